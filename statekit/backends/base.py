@@ -1,0 +1,109 @@
+"""The backend contract every storage backend implements.
+
+A backend stores encoded values (JSON text) under a :class:`StateKey`. It knows nothing of
+defaults, owners or signals: ``statekit.state`` does that on top. Every write returns the
+previous stored text so the caller can tell whether the content changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import ClassVar, NamedTuple
+
+from asgiref.sync import sync_to_async
+
+from statekit.codec import decode, encode
+from statekit.exceptions import StateTypeError
+
+#: Given the stored text (``None`` when absent or expired), return the text to store.
+Updater = Callable[[str | None], str]
+
+
+class StateKey(NamedTuple):
+    scope: str
+    owner: str  # "" for global state
+    name: str
+
+
+def add_to(name: str, text: str, amount: int | float | Decimal) -> str:
+    """The encoded result of adding ``amount`` to the number stored as ``text``."""
+    value = decode(text)
+    if type(value) not in (int, float, Decimal) or type(amount) not in (int, float, Decimal):
+        raise StateTypeError(
+            f"incr() adds numbers, but {name!r} holds a {type(value).__name__} and the "
+            f"amount is a {type(amount).__name__}.",
+            name,
+        )
+    try:
+        total = value + amount
+    except TypeError as exc:  # Decimal + float
+        raise StateTypeError(f"incr() on {name!r}: {exc}", name) from exc
+    return encode(total, name)
+
+
+class BaseBackend:
+    """Subclasses provide get, set, update, delete and clear_expired.
+
+    ``ttl`` is in seconds (a float) or ``None`` for no expiry; a write sets the expiry anew.
+    ``uses_database`` / ``uses_cache`` tell the system checks which settings to verify.
+    """
+
+    uses_database: ClassVar[bool] = False
+    uses_cache: ClassVar[bool] = False
+
+    def get(self, key: StateKey) -> str | None:
+        raise NotImplementedError("subclasses of BaseBackend must provide a get() method")
+
+    def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
+        """Store ``text``; return the previous text."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a set() method")
+
+    def update(self, key: StateKey, fn: Updater, ttl: float | None) -> tuple[str | None, str]:
+        """Atomically replace the stored text by ``fn(old)``; return ``(old, new)``.
+
+        ``fn`` may run more than once when another writer got there first.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide an update() method")
+
+    def delete(self, key: StateKey) -> str | None:
+        """Delete the value; return the previous text."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a delete() method")
+
+    def clear_expired(self) -> int:
+        """Delete expired values; return how many."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a clear_expired() method")
+
+    def after_write(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the write is durable (at once, unless transactional)."""
+        callback()
+
+    def incr(
+        self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
+    ) -> tuple[str | None, str]:
+        """Atomically add ``amount`` (the absent value counts as ``default``)."""
+        return self.update(
+            key, lambda old: add_to(key.name, default if old is None else old, amount), ttl
+        )
+
+    async def aget(self, key: StateKey) -> str | None:
+        return await sync_to_async(self.get)(key)
+
+    async def aset(self, key: StateKey, text: str, ttl: float | None) -> str | None:
+        return await sync_to_async(self.set)(key, text, ttl)
+
+    async def aupdate(
+        self, key: StateKey, fn: Updater, ttl: float | None
+    ) -> tuple[str | None, str]:
+        return await sync_to_async(self.update)(key, fn, ttl)
+
+    async def aincr(
+        self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
+    ) -> tuple[str | None, str]:
+        return await sync_to_async(self.incr)(key, amount, default, ttl)
+
+    async def adelete(self, key: StateKey) -> str | None:
+        return await sync_to_async(self.delete)(key)
+
+    async def aclear_expired(self) -> int:
+        return await sync_to_async(self.clear_expired)()

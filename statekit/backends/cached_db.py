@@ -1,0 +1,158 @@
+"""The "cached_db" backend: the database is the truth, reads come from Redis.
+
+Coherence:
+
+- A write commits to the database, then deletes the cached copy (after the transaction
+  commits, when one is open). Reads inside a transaction go to the database.
+- A read that misses takes a short lease on the key (``SET NX``), reads the database and
+  stores the row only if its lease is still there. A write that lands meanwhile deletes the
+  lease, so an old row read before that write is never cached after it.
+- Redis down: reads and writes carry on against the database and a warning is logged. The
+  process then knows its cache may hold values it could not delete; when Redis answers again
+  it first deletes every statekit key under the prefix, then uses the cache again. Retries
+  are spaced by ``RETRY_SECONDS`` so an outage does not cost a timeout per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from statekit.backends.base import StateKey
+from statekit.backends.cache import REDIS_DOWN, RedisKeys
+from statekit.backends.db import DatabaseBackend
+from statekit.conf import get_settings
+
+logger = logging.getLogger("statekit")
+
+LEASE_MS = 5000
+RETRY_SECONDS = 1.0
+ABSENT = b"n"  # cached marker: the database holds no live value
+
+# Store ARGV[2] with a lifetime of ARGV[3] ms, if our lease ARGV[1] is still on the key.
+FILL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 0
+"""
+
+
+class CachedDatabaseBackend(DatabaseBackend):
+    uses_cache = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys = RedisKeys()
+        self.redis = self.keys.redis
+        self.timeout_ms = round(get_settings()["CACHE_TIMEOUT"] * 1000)
+        self._fill = self.redis.register_script(FILL)
+        self._lock = threading.Lock()
+        self._dirty = False  # Redis may hold copies we failed to delete
+        self._retry_at = 0.0
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, key: StateKey) -> str | None:
+        if connections[self.alias].in_atomic_block or not self._usable():
+            return super().get(key)
+        name = self.keys.key(key)
+        try:
+            cached = self.redis.get(name)
+            if cached is not None and cached[:1] == b"v":
+                return cached[1:].decode()
+            if cached == ABSENT:
+                return None
+            lease = b"l" + secrets.token_bytes(8)
+            leased = cached is None and self.redis.set(name, lease, nx=True, px=LEASE_MS)
+        except REDIS_DOWN as exc:
+            self._lost(exc)
+            return super().get(key)
+        found = self.fetch(key)
+        if leased:
+            self._store(name, lease, found)
+        return None if found is None else found[0]
+
+    def _store(self, name: str, lease: bytes, found: tuple[str, datetime | None] | None) -> None:
+        payload, ttl_ms = ABSENT, self.timeout_ms
+        if found is not None:
+            text, expires_at = found
+            payload = b"v" + text.encode()
+            if expires_at is not None:
+                left = (expires_at - timezone.now()).total_seconds() * 1000
+                ttl_ms = min(ttl_ms, int(left))
+        if ttl_ms <= 0:
+            return
+        try:
+            self._fill(keys=[name], args=[lease, payload, ttl_ms])
+        except REDIS_DOWN as exc:
+            self._lost(exc)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def write(
+        self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
+    ) -> tuple[str | None, str | None]:
+        result = super().write(key, fn, ttl)
+        name = self.keys.key(key)
+        transaction.on_commit(lambda: self._invalidate(name), using=self.alias)
+        return result
+
+    def _invalidate(self, name: str) -> None:
+        if not self._usable():
+            return
+        try:
+            self.redis.delete(name)
+        except REDIS_DOWN as exc:
+            self._lost(exc)
+
+    # -- outages -----------------------------------------------------------------------
+
+    def _lost(self, exc: Exception) -> None:
+        with self._lock:
+            if not self._dirty:
+                logger.warning(
+                    "statekit: Redis behind cache alias %r is unavailable (%s); serving "
+                    "state from the database until it answers again.",
+                    self.keys.cache_alias,
+                    exc,
+                )
+            self._dirty = True
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+
+    def _usable(self) -> bool:
+        """Whether the cache may be used now; after an outage, flush it first."""
+        if not self._dirty:
+            return True
+        with self._lock:
+            if not self._dirty:
+                return True
+            if time.monotonic() < self._retry_at:
+                return False
+            try:
+                self._flush()
+            except REDIS_DOWN:
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                return False
+            self._dirty = False
+        logger.warning(
+            "statekit: Redis behind cache alias %r answers again; its statekit keys were deleted.",
+            self.keys.cache_alias,
+        )
+        return True
+
+    def _flush(self) -> None:
+        cursor = 0
+        while True:
+            cursor, names = self.redis.scan(cursor, match=f"{self.keys.prefix}:*", count=1000)
+            if names:
+                self.redis.unlink(*names)
+            if not cursor:
+                return

@@ -1,0 +1,91 @@
+"""System checks for the STATEKIT setting (IDs statekit.E0xx / statekit.W0xx)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.filebased import FileBasedCache
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+
+from statekit.backends import backend_class
+from statekit.backends.cache import redis_client
+from statekit.conf import get_settings
+
+PROCESS_LOCAL = (LocMemCache, DummyCache, FileBasedCache)
+
+
+def _cache_messages(conf: dict[str, Any]) -> list[CheckMessage]:
+    alias = conf["CACHE_ALIAS"]
+    backend = conf["BACKEND"]
+    if alias not in caches.settings:
+        return [
+            Error(
+                f'STATEKIT["CACHE_ALIAS"] = {alias!r} is not in CACHES.',
+                hint='Set STATEKIT["CACHE_ALIAS"] to a Redis cache alias defined in CACHES.',
+                id="statekit.E002",
+            )
+        ]
+    cache = caches[alias]
+    if isinstance(cache, PROCESS_LOCAL):
+        return [
+            Error(
+                f'STATEKIT["BACKEND"] = {backend!r} uses the cache {alias!r}, a '
+                f"{type(cache).__name__}, which is local to one process: other workers "
+                "would not see the state.",
+                hint='Point STATEKIT["CACHE_ALIAS"] at a django-redis cache, or use '
+                'STATEKIT["BACKEND"] = "db".',
+                id="statekit.E003",
+            )
+        ]
+    if redis_client(cache) is None:
+        return [
+            Error(
+                f'STATEKIT["BACKEND"] = {backend!r} needs atomic operations the cache '
+                f"{alias!r} ({type(cache).__name__}) does not have.",
+                hint='Point STATEKIT["CACHE_ALIAS"] at a django-redis cache (or Django\'s '
+                'RedisCache), or use STATEKIT["BACKEND"] = "db".',
+                id="statekit.E004",
+            )
+        ]
+    return []
+
+
+@register(Tags.caches, Tags.database, "statekit")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        conf = get_settings()
+        cls = backend_class(conf["BACKEND"])
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint='Set STATEKIT["BACKEND"] to "db", "cache", "cached_db" or a dotted path.',
+                id="statekit.E001",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    if cls.uses_database and conf["DATABASE"] not in connections.settings:
+        messages.append(
+            Error(
+                f'STATEKIT["DATABASE"] = {conf["DATABASE"]!r} is not in DATABASES.',
+                hint='Set STATEKIT["DATABASE"] to a database alias defined in DATABASES.',
+                id="statekit.E005",
+            )
+        )
+    if cls.uses_cache:
+        messages += _cache_messages(conf)
+    limit = conf["MAX_VALUE_BYTES"]
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        messages.append(
+            Error(
+                f'STATEKIT["MAX_VALUE_BYTES"] = {limit!r} is not a positive integer.',
+                hint='Set STATEKIT["MAX_VALUE_BYTES"] to a size in bytes, e.g. 1048576.',
+                id="statekit.E006",
+            )
+        )
+    return messages

@@ -1,0 +1,58 @@
+"""statekit settings: one ``STATEKIT`` dict in settings.py, merged over ``DEFAULTS``.
+
+Read lazily through :func:`get_settings`, whose cache is cleared on ``setting_changed``
+so ``override_settings`` works.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # "db", "cache", "cached_db" or the dotted path of a BaseBackend subclass.
+    "BACKEND": "db",
+    # Database alias the "db" and "cached_db" backends store their rows in.
+    "DATABASE": "default",
+    # Cache alias (django-redis, or Django's RedisCache) for "cache" and "cached_db".
+    "CACHE_ALIAS": "default",
+    # Every key statekit writes to the cache starts with this (after the cache's own prefix).
+    "KEY_PREFIX": "statekit",
+    # Largest encoded value, in bytes (UTF-8 JSON).
+    "MAX_VALUE_BYTES": 1024 * 1024,
+    # How long "cached_db" keeps a value in the cache, in seconds.
+    "CACHE_TIMEOUT": 300,
+}
+
+BACKEND_ALIASES = {
+    "db": "statekit.backends.db.DatabaseBackend",
+    "cache": "statekit.backends.cache.CacheBackend",
+    "cached_db": "statekit.backends.cached_db.CachedDatabaseBackend",
+}
+
+
+@cache
+def get_settings() -> dict[str, Any]:
+    user = getattr(settings, "STATEKIT", {})
+    unknown = set(user) - set(DEFAULTS)
+    if unknown:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"Unknown STATEKIT setting(s): {', '.join(sorted(unknown))}. "
+            f"Known settings: {', '.join(DEFAULTS)}."
+        )
+    return {**DEFAULTS, **user}
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting in {"STATEKIT", "CACHES", "DATABASES", "SECRET_KEY"}:
+        get_settings.cache_clear()
+        from statekit.backends import get_backend
+
+        get_backend.cache_clear()

@@ -1,0 +1,311 @@
+"""Declared state variables: ``GlobalState`` and ``SessionState``.
+
+A variable is declared once, at module level, and reads and writes through the configured
+backend. The registry makes sure a name means one thing per scope.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+
+from statekit.backends import StateKey, get_backend
+from statekit.codec import decode, dumps, encode
+from statekit.exceptions import StateTypeError
+from statekit.signals import state_changed
+
+NAME = re.compile(r"[\w.:-]{1,200}")
+
+_registry: dict[tuple[str, str], Variable] = {}
+_registry_lock = threading.Lock()
+
+Number = int | float | Decimal
+
+
+def declared(scope: str | None = None) -> list[Variable]:
+    """The declared variables, optionally of one scope, sorted by scope and name."""
+    with _registry_lock:
+        found = [v for (s, _), v in _registry.items() if scope in (None, s)]
+    return sorted(found, key=lambda v: (v.scope, v.name))
+
+
+def _seconds(ttl: float | timedelta | None, name: str) -> float | None:
+    if ttl is None:
+        return None
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        raise ImproperlyConfigured(
+            f"ttl of {name!r} must be a positive number of seconds or a timedelta, not {ttl!r}."
+        )
+    return float(seconds)
+
+
+def _caller_module() -> str:
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "?")
+
+
+class Variable:
+    """What the scopes share: name, default, ttl, encoding and change notification."""
+
+    scope: ClassVar[str]
+
+    def __init__(
+        self, name: str, *, default: Any = None, ttl: float | timedelta | None = None
+    ) -> None:
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} name {name!r} is invalid: use 1 to 200 letters, "
+                "digits, '_', '.', ':' or '-'."
+            )
+        self.name = name
+        self.ttl = _seconds(ttl, name)
+        self._factory: Callable[[], Any] | None = default if callable(default) else None
+        self._default_text = None if callable(default) else dumps(default, name)
+        self.declared_in = _caller_module()
+        self._register()
+
+    def _signature(self) -> tuple[Any, ...]:
+        factory = self._factory
+        default = (
+            self._default_text
+            if factory is None
+            else f"{getattr(factory, '__module__', '')}.{getattr(factory, '__qualname__', factory)}"
+        )
+        return (type(self), default, self.ttl)
+
+    def _register(self) -> None:
+        with _registry_lock:
+            first = _registry.setdefault((self.scope, self.name), self)
+        if first is not self and first._signature() != self._signature():
+            raise ImproperlyConfigured(
+                f"{self.scope} state {self.name!r} is declared twice with different "
+                f"definitions: {first!r} in {first.declared_in} and {self!r} in "
+                f"{self.declared_in}. Give one of them another name."
+            )
+
+    def __repr__(self) -> str:
+        default = self._factory or decode(self._default_text or "null")
+        ttl = "" if self.ttl is None else f", ttl={self.ttl:g}"
+        return f"{type(self).__name__}({self.name!r}, default={default!r}{ttl})"
+
+    # -- values --------------------------------------------------------------------------
+
+    def default(self) -> Any:
+        """A fresh default value: the factory's result, or a deep copy of the default."""
+        if self._factory is not None:
+            return self._factory()
+        return decode(self._default_text or "null")
+
+    def _default_json(self) -> str:
+        if self._factory is not None:
+            return encode(self._factory(), self.name)
+        return self._default_text or "null"
+
+    def _read(self, text: str | None) -> Any:
+        return self.default() if text is None else decode(text)
+
+    def _updater(self, fn: Callable[[Any], Any]) -> Callable[[str | None], str]:
+        return lambda old: encode(fn(self._read(old)), self.name)
+
+    # -- notification ----------------------------------------------------------------------
+
+    def _change(self, key: StateKey, old: str | None, new: str | None) -> dict[str, Any] | None:
+        """The signal kwargs for a write from ``old`` to ``new``, None if nothing changed."""
+        if old == new or not state_changed.has_listeners(self):
+            return None
+        return {
+            "scope": key.scope,
+            "name": self.name,
+            "owner": key.owner or None,
+            "old": None if old is None else decode(old),
+            "new": None if new is None else decode(new),
+        }
+
+    def _notify(self, key: StateKey, old: str | None, new: str | None) -> None:
+        change = self._change(key, old, new)
+        if change is not None:
+            get_backend().after_write(lambda: state_changed.send(sender=self, **change))
+
+    async def _anotify(self, key: StateKey, old: str | None, new: str | None) -> None:
+        change = self._change(key, old, new)
+        if change is not None:
+            await state_changed.asend(sender=self, **change)
+
+    # -- operations on a key -------------------------------------------------------------
+
+    def _get(self, key: StateKey) -> Any:
+        return self._read(get_backend().get(key))
+
+    def _set(self, key: StateKey, value: Any) -> None:
+        text = encode(value, self.name)
+        self._notify(key, get_backend().set(key, text, self.ttl), text)
+
+    def _update(self, key: StateKey, fn: Callable[[Any], Any]) -> Any:
+        old, new = get_backend().update(key, self._updater(fn), self.ttl)
+        self._notify(key, old, new)
+        return decode(new)
+
+    def _incr(self, key: StateKey, amount: Number) -> Any:
+        old, new = get_backend().incr(key, amount, self._default_json(), self.ttl)
+        self._notify(key, old, new)
+        return decode(new)
+
+    def _delete(self, key: StateKey) -> None:
+        self._notify(key, get_backend().delete(key), None)
+
+    async def _aget(self, key: StateKey) -> Any:
+        return self._read(await get_backend().aget(key))
+
+    async def _aset(self, key: StateKey, value: Any) -> None:
+        text = encode(value, self.name)
+        await self._anotify(key, await get_backend().aset(key, text, self.ttl), text)
+
+    async def _aupdate(self, key: StateKey, fn: Callable[[Any], Any]) -> Any:
+        old, new = await get_backend().aupdate(key, self._updater(fn), self.ttl)
+        await self._anotify(key, old, new)
+        return decode(new)
+
+    async def _aincr(self, key: StateKey, amount: Number) -> Any:
+        old, new = await get_backend().aincr(key, amount, self._default_json(), self.ttl)
+        await self._anotify(key, old, new)
+        return decode(new)
+
+    async def _adelete(self, key: StateKey) -> None:
+        await self._anotify(key, await get_backend().adelete(key), None)
+
+
+class GlobalState(Variable):
+    """A value shared by every user and every process. It lives until it is deleted."""
+
+    scope = "global"
+
+    def __init__(self, name: str, *, default: Any = None) -> None:
+        super().__init__(name, default=default)
+
+    def _key(self) -> StateKey:
+        return StateKey(self.scope, "", self.name)
+
+    def get(self) -> Any:
+        return self._get(self._key())
+
+    def set(self, value: Any) -> None:
+        self._set(self._key(), value)
+
+    def update(self, fn: Callable[[Any], Any]) -> Any:
+        """Atomically replace the value by ``fn(copy of value)``; return the new value."""
+        return self._update(self._key(), fn)
+
+    def incr(self, amount: Number = 1) -> Any:
+        """Atomically add ``amount``; return the new value."""
+        return self._incr(self._key(), amount)
+
+    def delete(self) -> None:
+        self._delete(self._key())
+
+    async def aget(self) -> Any:
+        return await self._aget(self._key())
+
+    async def aset(self, value: Any) -> None:
+        await self._aset(self._key(), value)
+
+    async def aupdate(self, fn: Callable[[Any], Any]) -> Any:
+        return await self._aupdate(self._key(), fn)
+
+    async def aincr(self, amount: Number = 1) -> Any:
+        return await self._aincr(self._key(), amount)
+
+    async def adelete(self) -> None:
+        await self._adelete(self._key())
+
+
+def _session(owner: Any, var: Variable) -> SessionBase | str:
+    """The session (or session key) behind an owner, or a clear error."""
+    if isinstance(owner, str):
+        if owner:
+            return owner
+    elif isinstance(owner, SessionBase):
+        return owner
+    elif isinstance(owner, HttpRequest):
+        session = getattr(owner, "session", None)
+        if session is None:
+            raise ImproperlyConfigured(
+                f"{var!r} needs request.session: add "
+                "'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE."
+            )
+        return session
+    raise StateTypeError(
+        f"The owner of {var!r} must be an HttpRequest, a SessionBase or a non-empty session "
+        f"key, not {owner!r}.",
+    )
+
+
+class SessionState(Variable):
+    """A value per Django session, shared by the session's tabs; optional ``ttl``.
+
+    ``owner`` is an HttpRequest, a SessionBase or a session key. A session that has no key
+    yet is saved (and marked modified, so SessionMiddleware sends its cookie).
+    """
+
+    scope = "session"
+
+    def _key(self, owner: Any) -> StateKey:
+        session = _session(owner, self)
+        if isinstance(session, SessionBase):
+            if session.session_key is None:
+                session.save()
+                session.modified = True
+            session = session.session_key
+        return StateKey(self.scope, session, self.name)
+
+    async def _akey(self, owner: Any) -> StateKey:
+        session = _session(owner, self)
+        if isinstance(session, SessionBase):
+            if session.session_key is None:
+                await session.asave()
+                session.modified = True
+            session = session.session_key
+        return StateKey(self.scope, session, self.name)
+
+    def get(self, owner: Any) -> Any:
+        return self._get(self._key(owner))
+
+    def set(self, owner: Any, value: Any) -> None:
+        self._set(self._key(owner), value)
+
+    def update(self, owner: Any, fn: Callable[[Any], Any]) -> Any:
+        """Atomically replace the value by ``fn(copy of value)``; return the new value."""
+        return self._update(self._key(owner), fn)
+
+    def incr(self, owner: Any, amount: Number = 1) -> Any:
+        """Atomically add ``amount``; return the new value."""
+        return self._incr(self._key(owner), amount)
+
+    def delete(self, owner: Any) -> None:
+        self._delete(self._key(owner))
+
+    async def aget(self, owner: Any) -> Any:
+        return await self._aget(await self._akey(owner))
+
+    async def aset(self, owner: Any, value: Any) -> None:
+        await self._aset(await self._akey(owner), value)
+
+    async def aupdate(self, owner: Any, fn: Callable[[Any], Any]) -> Any:
+        return await self._aupdate(await self._akey(owner), fn)
+
+    async def aincr(self, owner: Any, amount: Number = 1) -> Any:
+        return await self._aincr(await self._akey(owner), amount)
+
+    async def adelete(self, owner: Any) -> None:
+        await self._adelete(await self._akey(owner))
