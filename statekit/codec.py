@@ -54,13 +54,14 @@ def _child(path: str, key: str | int) -> str:
 
 def _tree(value: Any, path: str, seen: set[int]) -> Any:
     """Return a JSON-ready copy of ``value``; raise StateTypeError naming ``path``."""
-    kind = type(value)
-    if value is None or kind in (str, int, bool):
+    # Subclasses of str and int (SafeString, IntEnum...) are stored as their base type.
+    if value is None or isinstance(value, str | int):
         return value
-    if kind is float:
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise StateTypeError(f"{path} is {value!r}, which JSON cannot store.", path)
         return value
+    kind = type(value)
     if kind in (list, tuple, dict):
         if id(value) in seen:
             raise StateTypeError(f"{path} contains itself (a circular reference).", path)
@@ -80,9 +81,6 @@ def _tree(value: Any, path: str, seen: set[int]) -> Any:
             return [_tree(item, _child(path, i), seen) for i, item in enumerate(value)]
         finally:
             seen.discard(id(value))
-    for base in (int, float, str):  # their subclasses, such as SafeString or IntEnum
-        if isinstance(value, base):
-            return _tree(base(value), path, seen)
     for base in kind.__mro__:
         if base in _ENCODERS:
             tag, to_json = _ENCODERS[base]

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from statekit.backends import get_backend
+from tests.services import REQUIRED, missing, usable
+
+
+def needs(*services: str) -> list[pytest.MarkDecorator]:
+    """Marks for a test of real ``services``: skipped with the reason when one is missing."""
+    marks = [getattr(pytest.mark, s) for s in services]
+    reasons = [missing(s) for s in services if not usable(s)]
+    if reasons:
+        marks.append(pytest.mark.skip(reason="; ".join(r for r in reasons if r)))
+    return marks
+
+
+def _backend(id_: str, conf: dict[str, str], services: tuple[str, ...], dbs: list[str]):
+    db = pytest.mark.django_db(transaction=True, databases=dbs)
+    return pytest.param(conf, id=id_, marks=[db, *needs(*services)])
+
+
+#: The backend contract runs against each of these (real servers, never mocks).
+BACKENDS = [
+    _backend("db-sqlite", {"BACKEND": "db", "DATABASE": "default"}, (), ["default"]),
+    _backend(
+        "db-postgres",
+        {"BACKEND": "db", "DATABASE": "postgres"},
+        ("postgres",),
+        ["default", "postgres"],
+    ),
+    _backend("cache", {"BACKEND": "cache", "CACHE_ALIAS": "redis"}, ("redis",), ["default"]),
+    _backend(
+        "cached_db",
+        {"BACKEND": "cached_db", "DATABASE": "postgres", "CACHE_ALIAS": "redis"},
+        ("postgres", "redis"),
+        ["default", "postgres"],
+    ),
+]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    state = {s: missing(s) or "answers" for s in ("postgres", "redis", "chromium")}
+    return f"statekit services (required={REQUIRED}): {state}"
+
+
+def unique_prefix() -> str:
+    return f"statekit-{uuid.uuid4().hex[:12]}"
+
+
+def clear_redis_prefix(alias: str, prefix: str) -> None:
+    client = caches[alias].client.get_client(write=True)
+    for name in client.scan_iter(match=f"*{prefix}*", count=1000):
+        client.unlink(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest):
+    """Configure statekit for one backend of :data:`BACKENDS`; yields the backend."""
+    conf = {**request.param, "KEY_PREFIX": unique_prefix()}
+    with override_settings(STATEKIT=conf):
+        yield get_backend()
+    if "CACHE_ALIAS" in conf:
+        clear_redis_prefix(conf["CACHE_ALIAS"], conf["KEY_PREFIX"])
+
+
+@pytest.fixture
+def name() -> str:
+    """A variable name no other test declares."""
+    return f"v{uuid.uuid4().hex[:12]}"

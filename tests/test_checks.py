@@ -1,0 +1,89 @@
+"""One test per system check, plus the clean configurations."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from statekit.checks import check_settings
+
+REDIS = settings.CACHES["redis"]
+
+
+def ids(**overrides) -> list[str]:
+    with override_settings(**overrides):
+        return [m.id for m in check_settings()]
+
+
+def test_default_configuration_is_clean():
+    assert ids() == []
+
+
+@pytest.mark.parametrize("backend", ["cache", "cached_db"])
+def test_redis_backends_on_a_redis_cache_are_clean(backend):
+    assert ids(STATEKIT={"BACKEND": backend, "CACHE_ALIAS": "redis"}) == []
+
+
+def test_e001_unknown_backend():
+    assert ids(STATEKIT={"BACKEND": "nope"}) == ["statekit.E001"]
+    assert ids(STATEKIT={"BACKEND": "statekit.conf.DEFAULTS"}) == ["statekit.E001"]
+
+
+def test_e001_unknown_setting_name():
+    assert ids(STATEKIT={"BAKCEND": "db"}) == ["statekit.E001"]
+
+
+def test_e002_cache_alias_not_in_caches():
+    assert ids(STATEKIT={"BACKEND": "cache", "CACHE_ALIAS": "missing"}) == ["statekit.E002"]
+
+
+@pytest.mark.parametrize(
+    "cache",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+        "django.core.cache.backends.filebased.FileBasedCache",
+    ],
+)
+@pytest.mark.parametrize("backend", ["cache", "cached_db"])
+def test_e003_process_local_cache(backend, cache, tmp_path):
+    caches = {"default": {"BACKEND": cache, "LOCATION": str(tmp_path)}}
+    messages = ids(CACHES=caches, STATEKIT={"BACKEND": backend})
+    assert messages == ["statekit.E003"]
+
+
+def test_e004_cache_without_atomic_operations():
+    caches = {
+        **settings.CACHES,
+        "shared": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "cache_table",
+        },
+    }
+    assert ids(CACHES=caches, STATEKIT={"BACKEND": "cache", "CACHE_ALIAS": "shared"}) == [
+        "statekit.E004"
+    ]
+
+
+def test_e005_database_alias_not_in_databases():
+    assert ids(STATEKIT={"BACKEND": "db", "DATABASE": "nope"}) == ["statekit.E005"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, "1MB", True])
+def test_e006_bad_max_value_bytes(limit):
+    assert ids(STATEKIT={"MAX_VALUE_BYTES": limit}) == ["statekit.E006"]
+
+
+def test_hints_name_the_setting_to_change():
+    with override_settings(STATEKIT={"BACKEND": "cache"}):
+        (message,) = check_settings()
+    assert message.id == "statekit.E003" and 'STATEKIT["CACHE_ALIAS"]' in message.hint
+
+
+def test_manage_py_check_fails_on_an_error():
+    with override_settings(STATEKIT={"BACKEND": "cache"}):
+        with pytest.raises(SystemCheckError, match=r"statekit\.E003"):
+            call_command("check")

@@ -1,0 +1,100 @@
+"""Redis becomes unreachable (a real Redis behind a proxy we cut) and comes back."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.test import override_settings
+
+from statekit import BackendUnavailable, GlobalState
+from statekit.backends import StateKey, get_backend
+from statekit.backends.cached_db import RETRY_SECONDS
+from tests.conftest import clear_redis_prefix, needs, unique_prefix
+from tests.proxy import TcpProxy
+from tests.services import REDIS_DB, REDIS_HOST, REDIS_PORT
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
+    *needs("redis", "postgres"),
+]
+
+
+@pytest.fixture
+def proxy():
+    proxy = TcpProxy((REDIS_HOST, REDIS_PORT))
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def through(proxy):
+    """Configure statekit's backend to reach Redis through the proxy."""
+    prefix = unique_prefix()
+    proxied = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{proxy.port}/{REDIS_DB}",
+        "KEY_PREFIX": "statekit-tests",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+    }
+
+    def configure(backend: str):
+        return override_settings(
+            CACHES={**settings.CACHES, "proxied": proxied},
+            STATEKIT={
+                "BACKEND": backend,
+                "DATABASE": "postgres",
+                "CACHE_ALIAS": "proxied",
+                "KEY_PREFIX": prefix,
+            },
+        )
+
+    yield configure
+    clear_redis_prefix("redis", prefix)
+
+
+def test_cache_backend_raises_backend_unavailable(proxy, through, name):
+    with through("cache"):
+        counter = GlobalState(name, default=0)
+        assert counter.incr() == 1
+        proxy.stop()
+        operations = [
+            counter.get,
+            lambda: counter.set(5),
+            counter.incr,
+            lambda: counter.update(lambda n: n + 1),
+            counter.delete,
+        ]
+        for call in operations:
+            with pytest.raises(BackendUnavailable, match="'proxied'"):
+                call()
+        proxy.start()
+        assert counter.incr() == 2
+
+
+def test_cached_db_serves_the_database_and_is_never_stale_after(proxy, through, name, caplog):
+    direct = caches["redis"].client.get_client(write=True)
+    with through("cached_db"):
+        counter = GlobalState(name, default=0)
+        counter.set(1)
+        assert counter.get() == 1
+        cache_key = get_backend().keys.key(StateKey("global", "", name))
+        assert direct.get(cache_key) == b"v1"  # the read filled the cache
+
+        proxy.stop()
+        with caplog.at_level(logging.WARNING, logger="statekit"):
+            counter.set(2)
+            assert counter.get() == 2
+            assert counter.incr() == 3
+        assert "unavailable" in caplog.text
+        assert direct.get(cache_key) == b"v1"  # Redis still holds the stale copy
+
+        proxy.start()
+        time.sleep(RETRY_SECONDS + 0.1)
+        assert counter.get() == 3
+        assert counter.get() == 3
+        assert direct.get(cache_key) == b"v3"  # refilled from the database
