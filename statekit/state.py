@@ -121,6 +121,17 @@ class Variable:
 
     # -- notification ----------------------------------------------------------------------
 
+    def on_change(self, receiver: Callable[[str | None, Any, Any], None]) -> Callable:
+        """Decorator: call ``receiver(owner, old, new)`` after each write that changed the
+        stored content (after the commit, when a transaction is open), like ``state_changed``.
+        """
+
+        def relay(sender: Variable, *, owner: str | None, old: Any, new: Any, **kwargs: Any):
+            receiver(owner, old, new)
+
+        state_changed.connect(relay, sender=self, weak=False, dispatch_uid=(id(self), receiver))
+        return receiver
+
     def _change(self, key: StateKey, old: str | None, new: str | None) -> dict[str, Any] | None:
         """The signal kwargs for a write from ``old`` to ``new``, None if nothing changed."""
         if old == new or not state_changed.has_listeners(self):
@@ -187,12 +198,19 @@ class Variable:
 
 
 class GlobalState(Variable):
-    """A value shared by every user and every process. It lives until it is deleted."""
+    """A value shared by every user and every process. It lives until it is deleted.
+
+    ``public=True`` lets any page watch it over the websocket; others are server-only.
+    """
 
     scope = "global"
 
-    def __init__(self, name: str, *, default: Any = None) -> None:
+    def __init__(self, name: str, *, default: Any = None, public: bool = False) -> None:
+        self.public = bool(public)
         super().__init__(name, default=default)
+
+    def _signature(self) -> tuple[Any, ...]:
+        return (*super()._signature(), self.public)
 
     def _key(self) -> StateKey:
         return StateKey(self.scope, "", self.name)

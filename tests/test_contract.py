@@ -266,3 +266,18 @@ def _conf() -> dict:
     from statekit.conf import get_settings
 
     return dict(get_settings())
+
+
+def test_on_change_receives_owner_old_and_new(backend, name):
+    cart = SessionState(name, default=list)
+    seen = []
+
+    @cart.on_change
+    def count_items(owner, old, new):
+        seen.append((owner, old, new))
+
+    cart.set("s1", ["a"])
+    cart.set("s1", ["a"])
+    cart.update("s1", lambda items: [*items, "b"])
+    GlobalState(name, default=0).set(1)  # another variable: not this receiver
+    assert seen == [("s1", None, ["a"]), ("s1", ["a"], ["a", "b"])]

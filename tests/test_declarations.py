@@ -62,3 +62,9 @@ def test_invalid_ttl_is_refused(name, ttl):
 def test_unstorable_default_is_refused_at_declaration(name):
     with pytest.raises(StateTypeError, match=rf"{name}\.when"):
         GlobalState(name, default={"when": object()})
+
+
+def test_public_is_part_of_the_declaration(name):
+    assert GlobalState(name, default=0, public=True).public
+    with pytest.raises(ImproperlyConfigured):
+        GlobalState(name, default=0)

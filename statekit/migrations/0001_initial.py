@@ -4,28 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='StateValue',
+            name="StateValue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(choices=[('global', 'global'), ('session', 'session'), ('page', 'page')], max_length=16)),
-                ('owner', models.CharField(blank=True, default='', max_length=255)),
-                ('name', models.CharField(max_length=255)),
-                ('value', models.TextField(help_text="The value, as statekit's JSON encoding.")),
-                ('version', models.PositiveBigIntegerField(default=1)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('expires_at', models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[("global", "global"), ("session", "session"), ("page", "page")],
+                        max_length=16,
+                    ),
+                ),
+                ("owner", models.CharField(blank=True, default="", max_length=255)),
+                ("name", models.CharField(max_length=255)),
+                ("value", models.TextField(help_text="The value, as statekit's JSON encoding.")),
+                ("version", models.PositiveBigIntegerField(default=1)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("expires_at", models.DateTimeField(blank=True, db_index=True, null=True)),
             ],
             options={
-                'verbose_name': 'state value',
-                'constraints': [models.UniqueConstraint(fields=('scope', 'owner', 'name'), name='statekit_unique_scope_owner_name')],
+                "verbose_name": "state value",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("scope", "owner", "name"), name="statekit_unique_scope_owner_name"
+                    )
+                ],
             },
         ),
     ]
