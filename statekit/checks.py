@@ -89,3 +89,33 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return messages
+
+
+@register("statekit")
+def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The BrowserState settings: statekit.E020 and statekit.E021."""
+    try:
+        conf = get_settings()
+    except ImproperlyConfigured:
+        return []  # Reported as statekit.E001 by check_settings.
+    messages: list[CheckMessage] = []
+    prefix = conf["BROWSER_PREFIX"]
+    if not isinstance(prefix, str) or not prefix:
+        messages.append(
+            Error(
+                f'STATEKIT["BROWSER_PREFIX"] = {prefix!r} is not a non-empty string.',
+                hint='Set STATEKIT["BROWSER_PREFIX"] to the start of statekit\'s localStorage '
+                'keys, e.g. "myproject:".',
+                id="statekit.E020",
+            )
+        )
+    limit = conf["BROWSER_MAX_BYTES"]
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        messages.append(
+            Error(
+                f'STATEKIT["BROWSER_MAX_BYTES"] = {limit!r} is not a positive integer.',
+                hint='Set STATEKIT["BROWSER_MAX_BYTES"] to a size in bytes, e.g. 4096.',
+                id="statekit.E021",
+            )
+        )
+    return messages

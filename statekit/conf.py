@@ -26,6 +26,21 @@ DEFAULTS: dict[str, Any] = {
     "MAX_VALUE_BYTES": 1024 * 1024,
     # How long "cached_db" keeps a value in the cache, in seconds.
     "CACHE_TIMEOUT": 300,
+    # How long a closed page's state is kept (a back/forward navigation may return), seconds.
+    "PAGE_CLOSED_TTL": 3600,
+    # Session resources: how often the background sweep closes idle and ended ones, seconds.
+    "RESOURCE_SWEEP_SECONDS": 30,
+    # BrowserState: every localStorage key statekit.js writes starts with this.
+    "BROWSER_PREFIX": "statekit:",
+    # BrowserState: default largest value, in bytes of UTF-8 JSON (``max_bytes=`` overrides).
+    "BROWSER_MAX_BYTES": 4096,
+    # Live state: the alias in CHANNEL_LAYERS that changes are published to.
+    "CHANNEL_LAYER": "default",
+    # Live state: the path of the websocket consumer (statekit.routing), from the site root.
+    "WS_PATH": "/ws/statekit/",
+    # Live state: largest frame a client may send, in bytes; and watches per connection.
+    "WS_MAX_MESSAGE_BYTES": 4096,
+    "WS_MAX_WATCHES": 100,
 }
 
 BACKEND_ALIASES = {

@@ -9,6 +9,9 @@ class Scope(models.TextChoices):
     GLOBAL = "global", "global"
     SESSION = "session", "session"
     PAGE = "page", "page"
+    # A value that expired and was overwritten before the cleanup ran: kept, due at once,
+    # so the cleanup can still run its on_expire callback. Named "<scope>:<name>:<token>".
+    EXPIRED = "expired", "expired (awaiting cleanup)"
 
 
 class StateValue(models.Model):

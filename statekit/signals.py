@@ -9,6 +9,17 @@
     kwargs: ``scope`` ("global", "session", ...), ``name`` (str), ``owner`` (the session key,
     or ``None`` for global state), ``old`` and ``new`` (decoded values; ``None`` when the
     value did not exist / was deleted).
+
+``browser_state_rejected``
+    Sent when a request carried a value of a ``BrowserState`` that the server refused: its
+    signature or encryption does not verify (edited in the browser, or made with a key that is
+    no longer in SECRET_KEY / SECRET_KEY_FALLBACKS), it is malformed, or it is over the
+    state's ``max_bytes``. The request then reads the state's default. A value older than
+    ``max_age`` falls back to the default without this signal.
+
+    sender: the ``BrowserState`` instance.
+    kwargs: ``request`` (the HttpRequest), ``name`` (str), ``reason`` ("tampered",
+    "malformed" or "too_large") and ``detail`` (str, a message for humans).
 """
 
 from __future__ import annotations
@@ -16,3 +27,4 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 state_changed = Signal()
+browser_state_rejected = Signal()

@@ -50,10 +50,17 @@ def _seconds(ttl: float | timedelta | None, name: str) -> float | None:
 
 
 def _caller_module() -> str:
+    """The module that declared a variable: the first caller outside statekit."""
     frame = sys._getframe(1)
-    while frame.f_back is not None and frame.f_globals.get("__name__") == __name__:
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("statekit."):
         frame = frame.f_back
     return frame.f_globals.get("__name__", "?")
+
+
+def _qualname(fn: Callable | None) -> str | None:
+    if fn is None:
+        return None
+    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}"
 
 
 class Variable:
@@ -77,13 +84,7 @@ class Variable:
         self._register()
 
     def _signature(self) -> tuple[Any, ...]:
-        factory = self._factory
-        default = (
-            self._default_text
-            if factory is None
-            else f"{getattr(factory, '__module__', '')}.{getattr(factory, '__qualname__', factory)}"
-        )
-        return (type(self), default, self.ttl)
+        return (type(self), self._default_text or _qualname(self._factory), self.ttl)
 
     def _register(self) -> None:
         with _registry_lock:
@@ -157,7 +158,7 @@ class Variable:
     # -- operations on a key -------------------------------------------------------------
 
     def _get(self, key: StateKey) -> Any:
-        return self._read(get_backend().get(key))
+        return self._read(get_backend().get(key, self.ttl))
 
     def _set(self, key: StateKey, value: Any) -> None:
         text = encode(value, self.name)
@@ -177,7 +178,7 @@ class Variable:
         self._notify(key, get_backend().delete(key), None)
 
     async def _aget(self, key: StateKey) -> Any:
-        return self._read(await get_backend().aget(key))
+        return self._read(await get_backend().aget(key, self.ttl))
 
     async def _aset(self, key: StateKey, value: Any) -> None:
         text = encode(value, self.name)
@@ -248,53 +249,37 @@ class GlobalState(Variable):
         await self._adelete(self._key())
 
 
-def _session(owner: Any, var: Variable) -> SessionBase | str:
-    """The session (or session key) behind an owner, or a clear error."""
-    if isinstance(owner, str):
-        if owner:
-            return owner
-    elif isinstance(owner, SessionBase):
-        return owner
-    elif isinstance(owner, HttpRequest):
-        session = getattr(owner, "session", None)
-        if session is None:
-            raise ImproperlyConfigured(
-                f"{var!r} needs request.session: add "
-                "'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE."
-            )
-        return session
-    raise StateTypeError(
-        f"The owner of {var!r} must be an HttpRequest, a SessionBase or a non-empty session "
-        f"key, not {owner!r}.",
-    )
+class OwnedState(Variable):
+    """A variable with one value per owner (a session, a page) and an optional lifetime.
 
-
-class SessionState(Variable):
-    """A value per Django session, shared by the session's tabs; optional ``ttl``.
-
-    ``owner`` is an HttpRequest, a SessionBase or a session key. A session that has no key
-    yet is saved (and marked modified, so SessionMiddleware sends its cookie).
+    ``ttl`` (seconds or timedelta): a value nobody reads or writes for that long is gone.
+    ``on_expire(value)`` runs once for each value that expires or whose session ends, in
+    ``statekit_cleanup`` (never inside a request).
     """
 
-    scope = "session"
+    def __init__(
+        self,
+        name: str,
+        *,
+        default: Any = None,
+        ttl: float | timedelta | None = None,
+        on_expire: Callable[[Any], Any] | None = None,
+    ) -> None:
+        if on_expire is not None and not callable(on_expire):
+            raise ImproperlyConfigured(
+                f"on_expire of {name!r} must be callable, not {on_expire!r}."
+            )
+        self.on_expire = on_expire
+        super().__init__(name, default=default, ttl=ttl)
+
+    def _signature(self) -> tuple[Any, ...]:
+        return (*super()._signature(), _qualname(self.on_expire))
 
     def _key(self, owner: Any) -> StateKey:
-        session = _session(owner, self)
-        if isinstance(session, SessionBase):
-            if session.session_key is None:
-                session.save()
-                session.modified = True
-            session = session.session_key
-        return StateKey(self.scope, session, self.name)
+        raise NotImplementedError("subclasses of OwnedState must provide a _key() method")
 
     async def _akey(self, owner: Any) -> StateKey:
-        session = _session(owner, self)
-        if isinstance(session, SessionBase):
-            if session.session_key is None:
-                await session.asave()
-                session.modified = True
-            session = session.session_key
-        return StateKey(self.scope, session, self.name)
+        raise NotImplementedError("subclasses of OwnedState must provide an _akey() method")
 
     def get(self, owner: Any) -> Any:
         return self._get(self._key(owner))
@@ -327,3 +312,82 @@ class SessionState(Variable):
 
     async def adelete(self, owner: Any) -> None:
         await self._adelete(await self._akey(owner))
+
+
+def _session(owner: Any, var: Any) -> SessionBase | str:
+    """The session (or session key) behind an owner, or a clear error."""
+    var = "session state" if var is None else repr(var)
+    if isinstance(owner, str):
+        if owner:
+            return owner
+    elif isinstance(owner, SessionBase):
+        return owner
+    elif isinstance(owner, HttpRequest):
+        session = getattr(owner, "session", None)
+        if session is None:
+            raise ImproperlyConfigured(
+                f"{var} needs request.session: add "
+                "'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE."
+            )
+        return session
+    raise StateTypeError(
+        f"The owner of {var} must be an HttpRequest, a SessionBase or a non-empty session "
+        f"key, not {owner!r}.",
+    )
+
+
+def session_key(owner: Any, var: Any = None) -> str:
+    """The session key of an owner; a session without one yet is saved (and marked
+    modified, so SessionMiddleware sends its cookie)."""
+    session = _session(owner, var)
+    if isinstance(session, SessionBase):
+        if session.session_key is None:
+            session.save()
+            session.modified = True
+        return session.session_key
+    return session
+
+
+async def asession_key(owner: Any, var: Any = None) -> str:
+    session = _session(owner, var)
+    if isinstance(session, SessionBase):
+        if session.session_key is None:
+            await session.asave()
+            session.modified = True
+        return session.session_key
+    return session
+
+
+class SessionState(OwnedState):
+    """A value per Django session, shared by the session's tabs.
+
+    ``owner`` is an HttpRequest, a SessionBase or a session key (see :func:`session_key`).
+    """
+
+    scope = "session"
+
+    def _key(self, owner: Any) -> StateKey:
+        return StateKey(self.scope, session_key(owner, self), self.name)
+
+    async def _akey(self, owner: Any) -> StateKey:
+        return StateKey(self.scope, await asession_key(owner, self), self.name)
+
+
+class PageState(OwnedState):
+    """A value per page load (a tab), like Gradio's gr.State: a refresh starts afresh.
+
+    ``owner`` is the request (carrying the page id statekit.js sends, see
+    :mod:`statekit.pages`) or a page owner string from :func:`statekit.pages.page_owner`.
+    """
+
+    scope = "page"
+
+    def _key(self, owner: Any) -> StateKey:
+        from statekit.pages import page_owner
+
+        return StateKey(self.scope, page_owner(owner, self), self.name)
+
+    async def _akey(self, owner: Any) -> StateKey:
+        from statekit.pages import apage_owner
+
+        return StateKey(self.scope, await apage_owner(owner, self), self.name)

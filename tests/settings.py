@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "statekit",
     "example_project.demo",
+    "tests.browser_app",  # pages for the browser tests (their URLs: tests.browser_app.urls)
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -29,6 +30,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "statekit.middleware.BrowserStateMiddleware",
 ]
 ROOT_URLCONF = "example_project.urls"
 TEMPLATES = [

@@ -7,7 +7,7 @@ previous stored text so the caller can tell whether the content changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import ClassVar, NamedTuple
 
@@ -22,8 +22,24 @@ Updater = Callable[[str | None], str]
 
 class StateKey(NamedTuple):
     scope: str
-    owner: str  # "" for global state
+    # "" for global state, the session key for session state, and for page state
+    # "<session key>.<page token>", so a page's state can be traced to its session.
+    owner: str
     name: str
+
+
+#: The scope of a value that expired and was then overwritten before the cleanup claimed
+#: it; it waits there, due at once, for its on_expire callback. Its name is
+#: "<scope>:<name>:<token>".
+EXPIRED = "expired"  # == statekit.models.Scope.EXPIRED
+
+#: Given session keys, return those whose session still exists.
+Alive = Callable[[set[str]], set[str]]
+
+
+def session_of(owner: str) -> str:
+    """The session key behind a session or page owner."""
+    return owner.partition(".")[0]
 
 
 def add_to(name: str, text: str, amount: int | float | Decimal) -> str:
@@ -43,7 +59,7 @@ def add_to(name: str, text: str, amount: int | float | Decimal) -> str:
 
 
 class BaseBackend:
-    """Subclasses provide get, set, update, delete and clear_expired.
+    """Subclasses provide the methods that raise NotImplementedError here.
 
     ``ttl`` is in seconds (a float) or ``None`` for no expiry; a write sets the expiry anew.
     ``uses_database`` / ``uses_cache`` tell the system checks which settings to verify.
@@ -52,7 +68,8 @@ class BaseBackend:
     uses_database: ClassVar[bool] = False
     uses_cache: ClassVar[bool] = False
 
-    def get(self, key: StateKey) -> str | None:
+    def get(self, key: StateKey, ttl: float | None = None) -> str | None:
+        """The live text of ``key``; with ``ttl``, the read also extends its expiry."""
         raise NotImplementedError("subclasses of BaseBackend must provide a get() method")
 
     def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
@@ -70,9 +87,32 @@ class BaseBackend:
         """Delete the value; return the previous text."""
         raise NotImplementedError("subclasses of BaseBackend must provide a delete() method")
 
-    def clear_expired(self) -> int:
-        """Delete expired values; return how many."""
-        raise NotImplementedError("subclasses of BaseBackend must provide a clear_expired() method")
+    def expire(self, key: StateKey, ttl: float) -> None:
+        """Let the value live at most ``ttl`` more seconds (a closed page's state)."""
+        raise NotImplementedError("subclasses of BaseBackend must provide an expire() method")
+
+    def move_owner(self, old: str, new: str) -> None:
+        """Give session key ``new`` the state of session ``old`` and of its pages."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a move_owner() method")
+
+    # -- cleanup: claims are atomic, so two cleanups never both get the same value ---------
+
+    def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
+        """Delete up to ``limit`` expired values; return those this call deleted."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a pop_expired() method")
+
+    def count_expired(self) -> int:
+        raise NotImplementedError("subclasses of BaseBackend must provide a count_expired() method")
+
+    def orphans(
+        self, scope: str, alive: Alive, dry_run: bool = False
+    ) -> Iterator[list[tuple[StateKey, str | None]]]:
+        """Delete, batch by batch, the values of ``scope`` whose session has ended.
+
+        ``alive`` gets a set of session keys and returns those whose session still exists.
+        Yields the values each batch deleted (with ``dry_run``, would delete; text None).
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide an orphans() method")
 
     def after_write(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the write is durable (at once, unless transactional)."""
@@ -86,8 +126,8 @@ class BaseBackend:
             key, lambda old: add_to(key.name, default if old is None else old, amount), ttl
         )
 
-    async def aget(self, key: StateKey) -> str | None:
-        return await sync_to_async(self.get)(key)
+    async def aget(self, key: StateKey, ttl: float | None = None) -> str | None:
+        return await sync_to_async(self.get)(key, ttl)
 
     async def aset(self, key: StateKey, text: str, ttl: float | None) -> str | None:
         return await sync_to_async(self.set)(key, text, ttl)
@@ -105,5 +145,8 @@ class BaseBackend:
     async def adelete(self, key: StateKey) -> str | None:
         return await sync_to_async(self.delete)(key)
 
-    async def aclear_expired(self) -> int:
-        return await sync_to_async(self.clear_expired)()
+    async def aexpire(self, key: StateKey, ttl: float) -> None:
+        await sync_to_async(self.expire)(key, ttl)
+
+    async def amove_owner(self, old: str, new: str) -> None:
+        await sync_to_async(self.move_owner)(old, new)

@@ -7,32 +7,25 @@ text, not pickled. A Redis that cannot be reached raises :class:`BackendUnavaila
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
 from redis import Redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError, WatchError
 
-from statekit.backends.base import BaseBackend, StateKey, Updater
+from statekit.backends import scripts as lua
+from statekit.backends.base import EXPIRED, Alive, BaseBackend, StateKey, Updater, session_of
+from statekit.backends.scripts import GRACE_MS
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 
 REDIS_DOWN = (ConnectionError, TimeoutError)
-
-# Integer increment in one round trip. Returns {old, new}, or false when the stored (or
-# default) value is not a Redis-sized integer, so the caller falls back to update().
-INCR = """
-local old = redis.call('GET', KEYS[1])
-local base = old or ARGV[2]
-if not string.match(base, '^%-?%d+$') or string.len(base) > 18 then return false end
-if not old then redis.call('SET', KEYS[1], base) end
-local new = redis.call('INCRBY', KEYS[1], ARGV[1])
-if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return {old or false, new}
-"""
+SCAN_BATCH = 1000
 
 
 def redis_client(cache: BaseCache) -> Redis | None:
@@ -47,8 +40,9 @@ def redis_client(cache: BaseCache) -> Redis | None:
     return None
 
 
-def _ms(ttl: float | None) -> int | None:
-    return None if ttl is None else max(1, round(ttl * 1000))
+def _ms(ttl: float | None) -> int:
+    """Milliseconds for Redis; 0 means no ttl."""
+    return 0 if ttl is None else max(1, round(ttl * 1000))
 
 
 class RedisKeys:
@@ -70,6 +64,10 @@ class RedisKeys:
     def key(self, key: StateKey) -> str:
         return f"{self.prefix}:{key.scope}:{key.owner}:{key.name}"
 
+    def parse(self, raw: bytes | str) -> StateKey:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        return StateKey(*text[len(self.prefix) + 1 :].split(":", 2))
+
 
 def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode()
@@ -81,7 +79,12 @@ class CacheBackend(BaseBackend):
     def __init__(self) -> None:
         self.keys = RedisKeys()
         self.redis = self.keys.redis
-        self._incr = self.redis.register_script(INCR)
+        self.index = f"{self.keys.prefix}:due"
+        scripts = {
+            name: getattr(lua, name)
+            for name in ("READ", "SET", "DELETE", "INCR", "PEEK", "EXPIRE", "POP", "TAKE", "MOVE")
+        }
+        self.lua = {name: self.redis.register_script(code) for name, code in scripts.items()}
 
     @contextmanager
     def _available(self) -> Iterator[None]:
@@ -92,13 +95,24 @@ class CacheBackend(BaseBackend):
                 f"statekit cannot reach Redis behind cache alias {self.keys.cache_alias!r}: {exc}"
             ) from exc
 
-    def get(self, key: StateKey) -> str | None:
+    def _grave(self, key: StateKey) -> str:
+        """Where a dead, unclaimed value waits for its on_expire callback."""
+        name = f"{key.scope}:{key.name}:{secrets.token_hex(6)}"
+        return self.keys.key(StateKey(EXPIRED, key.owner, name))
+
+    def _run(self, script: str, keys: list[str], args: list[Any] | None = None) -> Any:
         with self._available():
-            return _text(self.redis.get(self.keys.key(key)))
+            return self.lua[script](keys=keys, args=args or [])
+
+    def get(self, key: StateKey, ttl: float | None = None) -> str | None:
+        if key.scope == "global":  # never expires: a plain GET
+            with self._available():
+                return _text(self.redis.get(self.keys.key(key)))
+        return _text(self._run("READ", [self.keys.key(key), self.index], [_ms(ttl)]))
 
     def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
-        with self._available():
-            return _text(self.redis.set(self.keys.key(key), text, px=_ms(ttl), get=True))
+        keys = [self.keys.key(key), self.index, self._grave(key)]
+        return _text(self._run("SET", keys, [text, _ms(ttl)]))
 
     def update(self, key: StateKey, fn: Updater, ttl: float | None) -> tuple[str | None, str]:
         name = self.keys.key(key)
@@ -106,10 +120,20 @@ class CacheBackend(BaseBackend):
             while True:
                 try:
                     pipe.watch(name)
-                    old = _text(pipe.get(name))
+                    value, due, now = self.lua["PEEK"](keys=[name, self.index], client=pipe)
+                    dead = value is not None and due is not None and due <= now
+                    old = None if dead else _text(value)
                     new = fn(old)
                     pipe.multi()
-                    pipe.set(name, new, px=_ms(ttl))
+                    if dead:
+                        grave = self._grave(key)
+                        pipe.set(grave, value, px=GRACE_MS)
+                        pipe.zadd(self.index, {grave: now})
+                    pipe.set(name, new, px=None if ttl is None else _ms(ttl) + GRACE_MS)
+                    if ttl is None:
+                        pipe.zrem(self.index, name)
+                    else:
+                        pipe.zadd(self.index, {name: now + _ms(ttl)})
                     pipe.execute()
                     return old, new
                 except WatchError:
@@ -119,11 +143,9 @@ class CacheBackend(BaseBackend):
         self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
     ) -> tuple[str | None, str]:
         if type(amount) is int and abs(amount) < 2**62:
+            keys = [self.keys.key(key), self.index, self._grave(key)]
             try:
-                with self._available():
-                    done = self._incr(
-                        keys=[self.keys.key(key)], args=[amount, default, _ms(ttl) or 0]
-                    )
+                done = self._run("INCR", keys, [amount, default, _ms(ttl)])
             except ResponseError:  # the sum overflows a 64-bit integer
                 done = None
             if done:
@@ -131,8 +153,50 @@ class CacheBackend(BaseBackend):
         return super().incr(key, amount, default, ttl)
 
     def delete(self, key: StateKey) -> str | None:
-        with self._available():
-            return _text(self.redis.getdel(self.keys.key(key)))
+        return _text(self._run("DELETE", [self.keys.key(key), self.index, self._grave(key)]))
 
-    def clear_expired(self) -> int:
-        return 0  # Redis expires keys itself.
+    def expire(self, key: StateKey, ttl: float) -> None:
+        self._run("EXPIRE", [self.keys.key(key), self.index], [_ms(ttl)])
+
+    def move_owner(self, old: str, new: str) -> None:
+        prefix = self.keys.prefix
+        for pattern in (f"{prefix}:session:{old}:*", f"{prefix}:page:{old}.*"):
+            with self._available():
+                names = list(self.redis.scan_iter(match=pattern, count=SCAN_BATCH))
+            for raw in names:
+                key = self.keys.parse(raw)
+                moved = key._replace(owner=new + key.owner[len(old) :])
+                self._run("MOVE", [raw, self.keys.key(moved), self.index])
+
+    def count_expired(self) -> int:
+        with self._available():
+            seconds, micros = self.redis.time()
+            return self.redis.zcount(self.index, "-inf", seconds * 1000 + micros // 1000)
+
+    def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
+        return self._pairs(self._run("POP", [self.index], [limit]))
+
+    def orphans(
+        self, scope: str, alive: Alive, dry_run: bool = False
+    ) -> Iterator[list[tuple[StateKey, str | None]]]:
+        cursor = 0
+        while True:
+            with self._available():
+                cursor, names = self.redis.scan(
+                    cursor, match=f"{self.keys.prefix}:{scope}:*", count=SCAN_BATCH
+                )
+            keys = {raw: self.keys.parse(raw) for raw in names}
+            living = alive({session_of(k.owner) for k in keys.values()})
+            doomed = [raw for raw, k in keys.items() if session_of(k.owner) not in living]
+            if doomed:
+                if dry_run:
+                    yield [(keys[raw], None) for raw in doomed]
+                else:
+                    yield self._pairs(self._run("TAKE", [self.index, *doomed]))
+            if not cursor:
+                return
+
+    def _pairs(self, flat: list[bytes]) -> list[tuple[StateKey, str]]:
+        return [
+            (self.keys.parse(k), v.decode()) for k, v in zip(flat[::2], flat[1::2], strict=True)
+        ]

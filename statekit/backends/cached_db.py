@@ -3,7 +3,8 @@
 Coherence:
 
 - A write commits to the database, then deletes the cached copy (after the transaction
-  commits, when one is open). Reads inside a transaction go to the database.
+  commits, when one is open). Reads inside a transaction go to the database, and so do
+  reads that slide a ttl. A cached copy never outlives the row's expiry.
 - A read that misses takes a short lease on the key (``SET NX``), reads the database and
   stores the row only if its lease is still there. A write that lands meanwhile deletes the
   lease, so an old row read before that write is never cached after it.
@@ -60,9 +61,10 @@ class CachedDatabaseBackend(DatabaseBackend):
 
     # -- reads -------------------------------------------------------------------------
 
-    def get(self, key: StateKey) -> str | None:
-        if connections[self.alias].in_atomic_block or not self._usable():
-            return super().get(key)
+    def get(self, key: StateKey, ttl: float | None = None) -> str | None:
+        # A sliding ttl is kept by the database: such reads go there.
+        if ttl is not None or connections[self.alias].in_atomic_block or not self._usable():
+            return super().get(key, ttl)
         name = self.keys.key(key)
         try:
             cached = self.redis.get(name)
@@ -101,9 +103,16 @@ class CachedDatabaseBackend(DatabaseBackend):
         self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
     ) -> tuple[str | None, str | None]:
         result = super().write(key, fn, ttl)
+        self._invalidate_on_commit(key)
+        return result
+
+    def expire(self, key: StateKey, ttl: float) -> None:
+        super().expire(key, ttl)
+        self._invalidate_on_commit(key)
+
+    def _invalidate_on_commit(self, key: StateKey) -> None:
         name = self.keys.key(key)
         transaction.on_commit(lambda: self._invalidate(name), using=self.alias)
-        return result
 
     def _invalidate(self, name: str) -> None:
         if not self._usable():

@@ -7,17 +7,22 @@ on every database Django supports without holding locks across the caller's code
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from statekit.backends.base import BaseBackend, StateKey, Updater
+from statekit.backends.base import EXPIRED, Alive, BaseBackend, StateKey, Updater, session_of
 from statekit.conf import get_settings
 from statekit.models import StateValue
+
+OWNER_BATCH = 500
 
 
 def _live(now: datetime) -> Q:
@@ -39,14 +44,27 @@ class DatabaseBackend(BaseBackend):
             scope=key.scope, owner=key.owner, name=key.name
         )
 
-    def fetch(self, key: StateKey) -> tuple[str, datetime | None] | None:
-        """The live ``(text, expires_at)`` of ``key``, or ``None``."""
-        rows = self._rows(key).filter(_live(timezone.now()))
-        found = rows.values_list("value", "expires_at")[:1]
-        return found[0] if found else None
+    def fetch(self, key: StateKey, ttl: float | None = None) -> tuple[str, datetime | None] | None:
+        """The live ``(text, expires_at)`` of ``key``, or ``None``.
 
-    def get(self, key: StateKey) -> str | None:
-        found = self.fetch(key)
+        With ``ttl`` the read extends the expiry to now + ttl. To spare a write per read, it
+        only does so once the expiry is short of that by a tenth of ttl (at most 60 s).
+        """
+        now = timezone.now()
+        found = self._rows(key).filter(_live(now)).values_list("pk", "value", "expires_at")[:1]
+        if not found:
+            return None
+        pk, text, expires_at = found[0]
+        if ttl is not None and expires_at is not None:
+            fresh = _expiry(now, ttl)
+            if fresh - expires_at > timedelta(seconds=min(ttl / 10, 60)):
+                live = StateValue.objects.using(self.alias).filter(pk=pk, expires_at__gt=now)
+                if live.update(expires_at=fresh):
+                    expires_at = fresh
+        return text, expires_at
+
+    def get(self, key: StateKey, ttl: float | None = None) -> str | None:
+        found = self.fetch(key, ttl)
         return None if found is None else found[0]
 
     def write(
@@ -74,18 +92,28 @@ class DatabaseBackend(BaseBackend):
                     continue
                 return None, new
             pk, text, version, expires_at = found[0]
-            old = text if expires_at is None or expires_at > now else None
+            dead = expires_at is not None and expires_at <= now
+            old = None if dead else text
             new = fn(old)
             same = StateValue.objects.using(self.alias).filter(pk=pk, version=version)
-            if new is None:
-                done = same.delete()[0]
-            else:
-                done = same.update(
-                    value=new,
-                    version=F("version") + 1,
-                    updated_at=now,
-                    expires_at=_expiry(now, ttl),
-                )
+            with transaction.atomic(using=self.alias) if dead else nullcontext():
+                if new is None:
+                    done = same.delete()[0]
+                else:
+                    done = same.update(
+                        value=new,
+                        version=F("version") + 1,
+                        updated_at=now,
+                        expires_at=_expiry(now, ttl),
+                    )
+                if done and dead:  # keep the dead value for its on_expire callback
+                    StateValue.objects.using(self.alias).create(
+                        scope=EXPIRED,
+                        owner=key.owner,
+                        name=f"{key.scope}:{key.name}:{secrets.token_hex(6)}",
+                        value=text,
+                        expires_at=now,
+                    )
             if done:
                 return old, new
 
@@ -101,6 +129,58 @@ class DatabaseBackend(BaseBackend):
     def delete(self, key: StateKey) -> str | None:
         return self.write(key, lambda old: None, None)[0]
 
-    def clear_expired(self) -> int:
-        expired = StateValue.objects.using(self.alias).filter(expires_at__lte=timezone.now())
-        return expired.delete()[0]
+    def expire(self, key: StateKey, ttl: float) -> None:
+        due = _expiry(timezone.now(), ttl)
+        later = Q(expires_at__isnull=True) | Q(expires_at__gt=due)
+        self._rows(key).filter(later).update(expires_at=due)
+
+    def move_owner(self, old: str, new: str) -> None:
+        rows = StateValue.objects.using(self.alias)
+        with transaction.atomic(using=self.alias):
+            rows.filter(scope="session", owner=old).update(owner=new)
+            rows.filter(scope="page", owner__startswith=f"{old}.").update(
+                owner=Concat(Value(new), Substr("owner", len(old) + 1))
+            )
+
+    def count_expired(self) -> int:
+        return StateValue.objects.using(self.alias).filter(expires_at__lte=timezone.now()).count()
+
+    def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
+        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35, MariaDB >= 10.5) reports exactly
+        # the rows this statement deleted. The outer expiry test is re-checked on rows that a
+        # concurrent write just extended, so live state is never taken.
+        connection = connections[self.alias]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        return self._delete_returning(
+            f"id IN (SELECT id FROM {table} WHERE expires_at <= %s LIMIT %s) AND expires_at <= %s",
+            [now, limit, now],
+        )
+
+    def orphans(
+        self, scope: str, alive: Alive, dry_run: bool = False
+    ) -> Iterator[list[tuple[StateKey, str | None]]]:
+        rows = StateValue.objects.using(self.alias).filter(scope=scope).order_by("owner")
+        last = None
+        while True:
+            page = rows if last is None else rows.filter(owner__gt=last)
+            owners = list(page.values_list("owner", flat=True).distinct()[:OWNER_BATCH])
+            living = alive({session_of(owner) for owner in owners})
+            doomed = [owner for owner in owners if session_of(owner) not in living]
+            if doomed and dry_run:
+                found = rows.filter(owner__in=doomed).values_list("owner", "name")
+                yield [(StateKey(scope, owner, name), None) for owner, name in found]
+            elif doomed:
+                marks = ", ".join(["%s"] * len(doomed))
+                yield self._delete_returning(f"scope = %s AND owner IN ({marks})", [scope, *doomed])
+            if len(owners) < OWNER_BATCH:
+                return
+            last = owners[-1]
+
+    def _delete_returning(self, where: str, params: list[Any]) -> list[tuple[StateKey, str]]:
+        connection = connections[self.alias]
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        sql = f"DELETE FROM {table} WHERE {where} RETURNING scope, owner, name, value"
+        with transaction.atomic(using=self.alias), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [(StateKey(scope, owner, name), text) for scope, owner, name, text in cursor]

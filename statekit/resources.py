@@ -1,0 +1,249 @@
+"""Session resources: objects that cannot be serialized (a lock, a model, a connection).
+
+``session_resource(factory, ttl=..., on_close=..., max_size=...)`` returns a pool; its
+``get(request)`` builds the object once per session *in this process* and returns the same
+instance after. It is closed (``on_close(obj)``, else ``obj.close()`` if it has one) when:
+
+- the session ends (``flush()``/logout through the statekit middleware, or expiry and
+  ``clearsessions``, noticed by the sweep);
+- it was not used for ``ttl`` seconds;
+- the page that built it closes (its ``pagehide`` beacon);
+- the pool holds ``max_size`` objects and a newer one evicts the least recently used.
+
+Closing happens in one background thread per process (never in the request that caused it);
+the same thread sweeps every ``STATEKIT["RESOURCE_SWEEP_SECONDS"]``. Resources are local to a
+process by nature: with several workers, each builds its own for the sessions it serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.http import HttpRequest
+
+from statekit.conf import get_settings
+
+logger = logging.getLogger("statekit")
+
+_MISSING = object()
+_pools: weakref.WeakSet[SessionResource] = weakref.WeakSet()
+_tasks: queue.Queue[Callable[[], None]] = queue.Queue()  # run by the worker thread
+_worker_lock = threading.Lock()
+_worker: threading.Thread | None = None
+
+
+class _Entry:
+    __slots__ = ("built", "lock", "obj", "page", "used")
+
+    def __init__(self, page: str | None) -> None:
+        self.obj: Any = _MISSING
+        self.page = page
+        self.used = time.monotonic()
+        self.lock = threading.Lock()
+        self.built = threading.Event()
+
+
+class SessionResource:
+    def __init__(
+        self,
+        factory: Callable[[], Any],
+        *,
+        ttl: float | timedelta | None = None,
+        on_close: Callable[[Any], Any] | None = None,
+        max_size: int = 1000,
+    ) -> None:
+        if not callable(factory) or (on_close is not None and not callable(on_close)):
+            raise ImproperlyConfigured("session_resource() needs a callable factory and on_close.")
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            raise ImproperlyConfigured(f"max_size must be a positive integer, not {max_size!r}.")
+        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+        if seconds is not None and (isinstance(seconds, bool) or seconds <= 0):
+            raise ImproperlyConfigured(f"ttl must be a positive number of seconds, not {ttl!r}.")
+        self.factory = factory
+        self.ttl = seconds
+        self.on_close = on_close
+        self.max_size = max_size
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        _pools.add(self)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, request: HttpRequest) -> Any:
+        """This session's object, built on first use (once, whatever the threads)."""
+        from statekit.pages import PageIdMissing, page_id_of, verify
+        from statekit.state import session_key as key_of
+
+        session_key = key_of(request, self)
+        with self._lock:
+            entry = self._entries.get(session_key)
+            if entry is None:
+                try:
+                    page = verify(request.session, page_id_of(request))
+                except PageIdMissing:
+                    page = None
+                entry = self._entries[session_key] = _Entry(page)
+                evicted = self._evict()
+            else:
+                evicted = []
+            entry.used = time.monotonic()
+            self._entries.move_to_end(session_key)
+        for obj in evicted:
+            _close_later(self, obj)
+        with entry.lock:
+            if entry.obj is _MISSING:
+                try:
+                    entry.obj = self.factory()
+                except BaseException:
+                    self._drop(session_key, entry)
+                    raise
+            return entry.obj
+
+    async def aget(self, request: HttpRequest) -> Any:
+        return await sync_to_async(self.get, thread_sensitive=False)(request)
+
+    def close(self, session_key: str) -> None:
+        """Close this session's object now (in the background)."""
+        self._take(lambda key, entry: key == session_key)
+
+    def _evict(self) -> list[Any]:
+        evicted = []
+        while len(self._entries) > self.max_size:
+            _, entry = self._entries.popitem(last=False)
+            if entry.obj is not _MISSING:
+                evicted.append(entry.obj)
+        return evicted
+
+    def _drop(self, key: str, entry: _Entry) -> None:
+        with self._lock:
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+
+    def _take(self, doomed: Callable[[str, _Entry], bool]) -> None:
+        with self._lock:
+            keys = [key for key, entry in self._entries.items() if doomed(key, entry)]
+            entries = [self._entries.pop(key) for key in keys]
+        for entry in entries:
+            if entry.obj is not _MISSING:
+                _close_later(self, entry.obj)
+
+    def _move(self, old: str, new: str) -> None:
+        with self._lock:
+            entry = self._entries.pop(old, None)
+            if entry is not None:
+                self._entries[new] = entry
+
+    def _sweep(self, alive: Callable[[set[str]], set[str]]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            keys = set(self._entries)
+        living = alive(keys)
+        ttl = self.ttl
+
+        def doomed(key: str, entry: _Entry) -> bool:
+            idle = ttl is not None and now - entry.used > ttl
+            return key not in living or idle
+
+        self._take(doomed)
+
+    def _close(self, obj: Any) -> None:
+        try:
+            if self.on_close is not None:
+                self.on_close(obj)
+            elif callable(getattr(obj, "close", None)):
+                obj.close()
+        except Exception:
+            logger.exception("statekit: closing the session resource %r failed.", obj)
+
+
+def session_resource(
+    factory: Callable[[], Any],
+    *,
+    ttl: float | timedelta | None = None,
+    on_close: Callable[[Any], Any] | None = None,
+    max_size: int = 1000,
+) -> SessionResource:
+    """A pool of one ``factory()`` object per session, in this process (see module doc)."""
+    pool = SessionResource(factory, ttl=ttl, on_close=on_close, max_size=max_size)
+    _start_worker()
+    return pool
+
+
+def session_ended(session_key: str) -> None:
+    for pool in list(_pools):
+        pool.close(session_key)
+
+
+def session_moved(old: str, new: str) -> None:
+    for pool in list(_pools):
+        pool._move(old, new)
+
+
+def page_closed(owner: str) -> None:
+    for pool in list(_pools):
+        pool._take(lambda key, entry: entry.page == owner)
+
+
+def sweep() -> None:
+    """Close idle resources and those of ended sessions (the worker runs this periodically)."""
+    from statekit.sessions import alive
+
+    for pool in list(_pools):
+        pool._sweep(alive)
+
+
+def drain(timeout: float = 10) -> None:
+    """Wait until every close queued so far has run."""
+    done = threading.Event()
+    _tasks.put(done.set)
+    _start_worker()
+    if not done.wait(timeout):
+        raise TimeoutError("statekit: session resources did not close in time.")
+
+
+def _close_later(pool: SessionResource, obj: Any) -> None:
+    _tasks.put(lambda: pool._close(obj))
+    _start_worker()
+
+
+def _start_worker() -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_work, name="statekit-resources", daemon=True)
+            _worker.start()
+
+
+def _work() -> None:
+    next_sweep = time.monotonic()
+    while True:
+        try:
+            task = _tasks.get(timeout=max(0.0, next_sweep - time.monotonic()))
+        except queue.Empty:
+            task = _sweep_now
+        task()
+        if task is _sweep_now:
+            next_sweep = time.monotonic() + float(get_settings()["RESOURCE_SWEEP_SECONDS"])
+
+
+def _sweep_now() -> None:
+    if not any(len(pool) for pool in list(_pools)):
+        return
+    try:
+        sweep()
+    except Exception:
+        logger.exception("statekit: the session resource sweep failed.")
+    finally:
+        connections.close_all()  # this thread's connections only

@@ -1,0 +1,79 @@
+"""Session lifecycle: state follows a session through login, and ends with it.
+
+- ``cycle_key()`` (called by ``login()``) gives the session a new key: its session and page
+  state move to the new key at once.
+- ``flush()`` (called by ``logout()``), expiry and ``clearsessions`` end the session: its
+  state is unreachable at once (no later session has its key) and is deleted, with its
+  ``on_expire`` callbacks, by the next ``statekit_cleanup``. Its resources close in the
+  background at once.
+
+The hooks are installed per request by ``statekit.middleware.StatekitMiddleware``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
+from django.http import HttpRequest
+from django.utils import timezone
+
+from statekit.backends import get_backend
+
+
+def alive(keys: set[str]) -> set[str]:
+    """Those of ``keys`` whose session exists and has not expired."""
+    if not keys:
+        return set()
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if issubclass(store, DatabaseStore):  # "db" and "cached_db": one query
+        model = store.get_model_class()
+        found = model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+        return set(found.values_list("session_key", flat=True))
+    return {key for key in keys if store().exists(key)}
+
+
+def _moved(old: str | None, session: SessionBase) -> bool:
+    return bool(old) and session.session_key not in (None, old)
+
+
+def watch(request: HttpRequest) -> None:
+    """Hook this request's session so cycle_key moves its state and flush ends it."""
+    session = getattr(request, "session", None)
+    if session is None or "cycle_key" in session.__dict__:
+        return
+    from statekit.resources import session_ended, session_moved
+
+    cycle_key, acycle_key = session.cycle_key, session.acycle_key
+    flush, aflush = session.flush, session.aflush
+
+    def hooked_cycle_key() -> None:
+        old = session.session_key
+        cycle_key()
+        if _moved(old, session):
+            get_backend().move_owner(old, session.session_key)
+            session_moved(old, session.session_key)
+
+    async def hooked_acycle_key() -> None:
+        old = session.session_key
+        await acycle_key()
+        if _moved(old, session):
+            await get_backend().amove_owner(old, session.session_key)
+            session_moved(old, session.session_key)
+
+    def hooked_flush() -> None:
+        old = session.session_key
+        flush()
+        if old:
+            session_ended(old)
+
+    async def hooked_aflush() -> None:
+        old = session.session_key
+        await aflush()
+        if old:
+            session_ended(old)
+
+    session.cycle_key, session.acycle_key = hooked_cycle_key, hooked_acycle_key
+    session.flush, session.aflush = hooked_flush, hooked_aflush

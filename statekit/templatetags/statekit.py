@@ -1,0 +1,74 @@
+"""statekit's template tags: ``{% load statekit %}``.
+
+``{% statekit_js %}``
+    Once per page, in ``<head>`` or before any script that uses ``statekit``: the
+    configuration as ``json_script`` (id ``statekit-config``) and the ``<script src>`` of
+    statekit.js, with ``nonce`` when the request has a ``csp_nonce`` (django-csp, Django's
+    CSP middleware). It also delivers the browser-state writes of the request to the page.
+
+``{% statekit_value "name" %}``, ``{% statekit_value "name" key="field" %}``
+    A ``<span data-statekit-value="name">`` showing the value of a BrowserState (or one key
+    or index of it) as text, which statekit.js keeps equal to what localStorage holds.
+    An encrypted state cannot be shown: its plaintext must not reach the browser.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import template
+from django.templatetags.static import static
+from django.utils.html import format_html, json_script
+from django.utils.safestring import SafeString
+
+from statekit.browser import get_browser_state, page_config
+from statekit.codec import dumps
+from statekit.middleware import exchange
+
+register = template.Library()
+
+INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
+@register.simple_tag(takes_context=True)
+def statekit_js(context: template.Context) -> SafeString:
+    request = context.get("request")
+    ex = exchange(request) if request is not None else None
+    if ex is not None and ex.page:
+        return SafeString("")
+    config = {"browser": page_config(ex.take_for_page() if ex is not None else {})}
+    nonce = getattr(request, "csp_nonce", None)
+    return json_script(config, "statekit-config") + format_html(
+        '<script src="{}"{}></script>',
+        static("statekit/statekit.js"),
+        format_html(' nonce="{}"', nonce) if nonce else "",
+    )
+
+
+def _pick(value: Any, key: str) -> Any:
+    """``value[key]`` as statekit.js picks it: a dict's key, a list's index, else ""."""
+    if isinstance(value, dict):
+        return value.get(key, "")
+    if isinstance(value, list) and INDEX.fullmatch(key) and int(key) < len(value):
+        return value[int(key)]
+    return ""
+
+
+@register.simple_tag(takes_context=True)
+def statekit_value(context: template.Context, name: str, key: Any = None) -> SafeString:
+    state = get_browser_state(name)
+    if state.encrypted:
+        raise template.TemplateSyntaxError(
+            f"{{% statekit_value {name!r} %}}: {state!r} is encrypted; rendering it would "
+            "show its plaintext to the browser."
+        )
+    request = context.get("request")
+    value = state.default() if request is None else state.get(request)
+    key_attribute = ""
+    if key is not None:
+        key = str(key)
+        value = _pick(value, key)
+        key_attribute = format_html(' data-statekit-key="{}"', key)
+    text = value if isinstance(value, str) else dumps(value, name)
+    return format_html('<span data-statekit-value="{}"{}>{}</span>', name, key_attribute, text)

@@ -1,0 +1,10 @@
+"""``path("statekit/", include("statekit.urls"))``: the endpoints statekit.js calls."""
+
+from django.urls import path
+
+from statekit import pages
+
+app_name = "statekit"
+urlpatterns = [
+    path("page/close/", pages.close_page, name="page-close"),
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BrowserAppConfig(AppConfig):
+    name = "tests.browser_app"
+    label = "browser_app"

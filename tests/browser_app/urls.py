@@ -1,0 +1,16 @@
+from django.urls import path
+
+from tests.browser_app import views
+
+app_name = "browser_app"
+
+urlpatterns = [
+    path("creds/", views.creds_page, name="creds"),
+    path("creds/generate/", views.generate, name="generate"),
+    path("values/", views.values, name="values"),
+    path("unprotected/", views.unprotected, name="unprotected"),
+    path("sandboxed/", views.sandboxed, name="sandboxed"),
+    path("echo/", views.echo, name="echo"),
+    path("write/", views.write, name="write"),
+    path("form/", views.form, name="form"),
+]
