@@ -2,6 +2,9 @@
 
 With no environment it runs on SQLite with the "db" backend and needs no server. With
 ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` set, it uses them: state on "cached_db".
+
+It is an ASGI project (daphne's runserver): live state goes to the browsers over websockets,
+through the in-memory channel layer, or channels-redis when ``REDIS_URL`` is set.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ DEBUG = os.environ.get("DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 INSTALLED_APPS = [
+    "daphne",  # first: its runserver serves HTTP and websockets (ASGI_APPLICATION)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -40,6 +44,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "example_project.urls"
 WSGI_APPLICATION = "example_project.wsgi.application"
+ASGI_APPLICATION = "example_project.asgi.application"
 
 TEMPLATES = [
     {
@@ -81,8 +86,17 @@ if REDIS_URL:
         }
     }
     STATEKIT = {"BACKEND": "cached_db"}
+    # Live state reaches the browsers of every server process through Redis.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "statekit-example-channels"},
+        }
+    }
 else:
     STATEKIT = {"BACKEND": "db"}
+    # One process: the in-memory layer carries live state to its own websockets.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LANGUAGE_CODE = "en-us"

@@ -9,4 +9,7 @@ class StatekitConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from statekit import checks  # noqa: F401  (registers the system checks)
+        from statekit import (
+            checks,  # noqa: F401  (registers the system checks)
+            live,  # noqa: F401  (publishes changes to the channel layer)
+        )

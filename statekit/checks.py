@@ -8,7 +8,7 @@ from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
@@ -116,6 +116,55 @@ def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                 f'STATEKIT["BROWSER_MAX_BYTES"] = {limit!r} is not a positive integer.',
                 hint='Set STATEKIT["BROWSER_MAX_BYTES"] to a size in bytes, e.g. 4096.',
                 id="statekit.E021",
+            )
+        )
+    return messages
+
+
+# -- live state (websockets) -------------------------------------------------------------------
+
+
+@register("statekit")
+def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Live state: statekit.E030 (WS_PATH), E031 (websocket limits), W030 (no layer)."""
+    from django.conf import settings
+
+    try:
+        conf = get_settings()
+    except ImproperlyConfigured:
+        return []  # Reported as statekit.E001 by check_settings.
+    messages: list[CheckMessage] = []
+    path = conf["WS_PATH"]
+    if not (isinstance(path, str) and len(path) > 2 and path[0] == path[-1] == "/"):
+        messages.append(
+            Error(
+                f'STATEKIT["WS_PATH"] = {path!r} is not a path that starts and ends with "/".',
+                hint='Set STATEKIT["WS_PATH"] to the websocket path, e.g. "/ws/statekit/".',
+                id="statekit.E030",
+            )
+        )
+    for key, example in (("WS_MAX_MESSAGE_BYTES", 4096), ("WS_MAX_WATCHES", 100)):
+        limit = conf[key]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+            messages.append(
+                Error(
+                    f'STATEKIT["{key}"] = {limit!r} is not a positive integer.',
+                    hint=f'Set STATEKIT["{key}"] to a positive integer, e.g. {example}.',
+                    id="statekit.E031",
+                )
+            )
+    alias = conf["CHANNEL_LAYER"]
+    if getattr(settings, "ASGI_APPLICATION", None) and alias not in getattr(
+        settings, "CHANNEL_LAYERS", {}
+    ):
+        messages.append(
+            Warning(
+                f'STATEKIT["CHANNEL_LAYER"] = {alias!r} is not in CHANNEL_LAYERS: pages '
+                "watching state get its current value but no live changes.",
+                hint="Add CHANNEL_LAYERS (channels_redis in production, "
+                "channels.layers.InMemoryChannelLayer for one process), or set "
+                'STATEKIT["CHANNEL_LAYER"] to an alias of CHANNEL_LAYERS.',
+                id="statekit.W030",
             )
         )
     return messages

@@ -2,4 +2,5 @@
 
 from statekit import GlobalState
 
-visitors = GlobalState("visitors", default=0)
+# public: any page may watch it over the websocket (statekit.watch("visitors", ...)).
+visitors = GlobalState("visitors", default=0, public=True)

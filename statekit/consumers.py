@@ -1,0 +1,235 @@
+"""The websocket consumer that lets pages watch state.
+
+Protocol (JSON text frames; ``id`` is the client's number or string for one watch):
+
+    client  {"type": "watch", "id": 1, "name": "visitors", "scope": "global"}
+            {"type": "watch", "id": 2, "name": "cart", "scope": "session"}
+            {"type": "unwatch", "id": 1}
+    server  {"type": "value", "id": 1, "scope": "global", "name": "visitors", "value": 41}
+            {"type": "change", "id": 1, "scope": "global", "name": "visitors", "value": 42}
+            {"type": "unwatched", "id": 1}
+            {"type": "error", "id": 1, "code": "refused", "message": "..."}
+
+``value`` answers a watch with the current value; ``change`` follows every change. Error
+codes: ``invalid`` (a malformed frame), ``refused`` (not allowed to watch that), ``limit``
+(``STATEKIT["WS_MAX_MESSAGE_BYTES"]`` or ``["WS_MAX_WATCHES"]``), ``unavailable`` (the backend
+could not be read) and ``internal``. A bad frame never closes the connection.
+
+Who may watch what: global variables declared ``public=True``; the session variables of the
+connection's own session (``scope["session"]``, from SessionMiddlewareStack or
+AuthMiddlewareStack); the page variables of the connection's own pages (a page id signed for
+that session, when page state is available). A name that is not declared in the scope is
+refused with the same message as a non-public one, so names cannot be probed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from statekit.conf import get_settings
+from statekit.live import current_json, group_name, watchable
+from statekit.state import declared
+
+logger = logging.getLogger("statekit.live")
+
+WatchId = int | str
+MAX_ID_LENGTH = 64
+_UNSET: Any = object()
+
+
+class Refused(Exception):
+    """A frame the consumer answers with an error frame: ``code`` and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Watch:
+    id: WatchId
+    variable: Any
+    owner: str | None
+    group: str
+    fields: str  # '"id":1,"scope":"global","name":"visitors"', encoded once
+
+    def frame(self, kind: str, value_json: str) -> str:
+        return f'{{"type":"{kind}",{self.fields},"value":{value_json}}}'
+
+
+def _watch_id(message: dict[str, Any]) -> WatchId:
+    value = message.get("id")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
+        return value
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
+        return value
+    raise Refused("invalid", f"'id' must be an integer or a string of 1 to {MAX_ID_LENGTH}.")
+
+
+class StateConsumer(AsyncJsonWebsocketConsumer):
+    """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
+
+    scopes: ClassVar[tuple[str, ...]] = ("global", "session")
+    fields: ClassVar[dict[str, set[str]]] = {
+        "watch": {"type", "id", "name", "scope"},
+        "unwatch": {"type", "id"},
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.watches: dict[WatchId, Watch] = {}
+        self.members: dict[str, dict[WatchId, Watch]] = {}  # group -> its watches
+        self._session_key: str | None = _UNSET
+
+    @property
+    def channel_layer_alias(self) -> str:  # type: ignore[override]
+        return get_settings()["CHANNEL_LAYER"]
+
+    # -- frames in -------------------------------------------------------------------------
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        content: Any = None
+        try:
+            content = self._decode(message.get("text"))
+            kind = content.get("type")
+            if kind not in self.fields:
+                raise Refused("invalid", f"'type' must be one of: {', '.join(self.fields)}.")
+            unknown = set(content) - self.fields[kind]
+            if unknown:
+                raise Refused("invalid", f"Unknown field(s): {', '.join(sorted(unknown))}.")
+            await (self.watch if kind == "watch" else self.unwatch)(content)
+        except Refused as exc:
+            await self.error(content, exc.code, str(exc))
+        except StopConsumer:
+            raise
+        except Exception:
+            logger.exception("statekit consumer failed on a frame")
+            await self.error(content, "internal", "The server could not handle this frame.")
+
+    @staticmethod
+    def _decode(text: Any) -> dict[str, Any]:
+        if not isinstance(text, str):
+            raise Refused("invalid", "Frames must be text: a JSON object.")
+        limit = get_settings()["WS_MAX_MESSAGE_BYTES"]
+        if len(text) > limit or len(text.encode()) > limit:
+            raise Refused("limit", f"Frames are limited to {limit} bytes.")
+        try:
+            content = json.loads(text)
+        except (ValueError, RecursionError):
+            raise Refused("invalid", "The frame is not valid JSON.") from None
+        if not isinstance(content, dict):
+            raise Refused("invalid", "A frame must be a JSON object.")
+        return content
+
+    async def error(self, content: Any, code: str, text: str) -> None:
+        """Send an error frame, with the frame's id when it has a valid one."""
+        try:
+            wid = _watch_id(content) if isinstance(content, dict) else None
+        except Refused:
+            wid = None
+        await self.send_json({"type": "error", "id": wid, "code": code, "message": text})
+
+    # -- watch / unwatch -------------------------------------------------------------------
+
+    async def watch(self, content: dict[str, Any]) -> None:
+        wid = _watch_id(content)
+        name, scope = content.get("name"), content.get("scope", "global")
+        if not isinstance(name, str):
+            raise Refused("invalid", "'name' must be a string.")
+        if scope not in self.scopes:
+            raise Refused("invalid", f"'scope' must be one of: {', '.join(self.scopes)}.")
+        if wid in self.watches:
+            raise Refused("invalid", f"The id {wid!r} is already watching.")
+        limit = get_settings()["WS_MAX_WATCHES"]
+        if len(self.watches) >= limit:
+            raise Refused("limit", f"A connection may watch at most {limit} variables.")
+        variable = next((v for v in declared(scope) if v.name == name), None)
+        if variable is None or not watchable(variable):
+            raise Refused(
+                "refused",
+                f"{scope} state {name!r} cannot be watched: it is not declared"
+                + (", or not public." if scope == "global" else "."),
+            )
+        owner = await self.owner(scope, content)
+        fields = json.dumps({"id": wid, "scope": scope, "name": name}, ensure_ascii=False)
+        watch = Watch(wid, variable, owner, group_name(scope, owner, name), fields[1:-1])
+        await self._join(watch)  # before reading: no change between read and join is lost
+        try:
+            value = await current_json(variable, owner)
+        except Exception:
+            logger.exception("statekit consumer could not read %s state %r", scope, name)
+            await self._leave(watch)
+            raise Refused("unavailable", f"{scope} state {name!r} could not be read.") from None
+        await self.send(text_data=watch.frame("value", value))
+
+    async def unwatch(self, content: dict[str, Any]) -> None:
+        wid = _watch_id(content)
+        watch = self.watches.get(wid)
+        if watch is None:
+            raise Refused("invalid", f"The id {wid!r} is not watching.")
+        await self._leave(watch)
+        await self.send_json({"type": "unwatched", "id": wid})
+
+    async def owner(self, scope: str, content: dict[str, Any]) -> str | None:
+        """Whose value a watch of ``scope`` reads: None for global, else the session key."""
+        if scope == "global":
+            return None
+        key = await self.session_key()
+        if key is None:
+            raise Refused(
+                "refused", "This connection has no session: load a page of the site first."
+            )
+        return key
+
+    async def session_key(self) -> str | None:
+        """The key of the connection's session, if that session exists and has not expired."""
+        if self._session_key is _UNSET:
+            session = self.scope.get("session")
+            if session is None:
+                logger.warning(
+                    "statekit consumer has no scope['session']: wrap it in "
+                    "SessionMiddlewareStack or AuthMiddlewareStack to allow session state."
+                )
+                self._session_key = None
+            else:
+                await session.aitems()  # loads it: an unknown or expired key becomes None
+                self._session_key = session.session_key
+        return self._session_key
+
+    async def _join(self, watch: Watch) -> None:
+        if watch.group not in self.members and self.channel_layer is not None:
+            await self.channel_layer.group_add(watch.group, self.channel_name)
+        self.members.setdefault(watch.group, {})[watch.id] = watch
+        self.watches[watch.id] = watch
+
+    async def _leave(self, watch: Watch) -> None:
+        self.watches.pop(watch.id, None)
+        members = self.members.get(watch.group, {})
+        members.pop(watch.id, None)
+        if not members:
+            self.members.pop(watch.group, None)
+            if self.channel_layer is not None:
+                await self.channel_layer.group_discard(watch.group, self.channel_name)
+
+    # -- the channel layer -----------------------------------------------------------------
+
+    async def statekit_change(self, event: dict[str, Any]) -> None:
+        """A change published by :func:`statekit.live.publish` (type ``live.EVENT``)."""
+        value = event.get("value")
+        if not isinstance(value, str):
+            return
+        for watch in list(self.members.get(event.get("group", ""), {}).values()):
+            await self.send(text_data=watch.frame("change", value))
+
+    async def disconnect(self, code: int) -> None:
+        if self.channel_layer is not None:
+            for group in list(self.members):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        self.members.clear()
+        self.watches.clear()

@@ -1,0 +1,174 @@
+"""Live state: every change of a watchable variable is published to the channel layer.
+
+One ``state_changed`` receiver sends ONE ``group_send`` per change, to the group of the
+variable (global), of the session and variable, or of the page and variable. Every websocket
+consumer watching that variable has joined the group, so the fan-out to clients is the channel
+layer's job, never a loop over clients here.
+
+Without a channel layer (``CHANNEL_LAYERS`` has no ``STATEKIT["CHANNEL_LAYER"]`` alias) this
+does nothing. Publishing never fails a write: the write has committed already, so an
+unreachable layer is logged (logger ``statekit.live``) and the write returns normally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
+from django.dispatch import receiver
+
+from statekit.conf import get_settings
+from statekit.signals import state_changed
+
+logger = logging.getLogger("statekit.live")
+
+#: The ``type`` of the channel-layer messages; consumers handle it in ``statekit_change``.
+EVENT = "statekit.change"
+#: How long a sync write waits for its change to be handed to the channel layer, in seconds.
+PUBLISH_TIMEOUT = 5.0
+
+
+def group_name(scope: str, owner: str | None, name: str) -> str:
+    """The channel-layer group of one variable (and owner).
+
+    Group names must be short ASCII, and session keys should not show up in Redis key names,
+    so the parts are hashed (with ``STATEKIT["KEY_PREFIX"]``: another prefix, other state).
+    """
+    raw = "\0".join((get_settings()["KEY_PREFIX"], scope, owner or "", name))
+    return f"statekit.{scope}.{hashlib.blake2b(raw.encode(), digest_size=20).hexdigest()}"
+
+
+def to_json(value: Any) -> str:
+    """A value as the browser sees it (Decimal, UUID and dates become strings)."""
+    return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
+
+
+def watchable(variable: Any) -> bool:
+    """Whether a websocket may ever watch ``variable``: public globals, session and page."""
+    return variable.scope != "global" or bool(getattr(variable, "public", False))
+
+
+def channel_layer() -> BaseChannelLayer | None:
+    """The configured channel layer, or None when live updates are off."""
+    return get_channel_layer(get_settings()["CHANNEL_LAYER"])
+
+
+async def current_json(variable: Any, owner: str | None) -> str:
+    """The current value of ``variable`` (of ``owner``), as JSON for the browser."""
+    if variable.scope == "global":
+        return to_json(await variable.aget())
+    return to_json(await variable.aget(owner))
+
+
+# -- publishing ------------------------------------------------------------------------------
+
+
+@receiver(state_changed, dispatch_uid="statekit.live.publish")
+def publish(
+    sender: Any, *, scope: str, name: str, owner: str | None, new: Any, **kwargs: Any
+) -> None:
+    """The ``state_changed`` receiver: hand the change to the channel layer.
+
+    A sync receiver, so a plain sync write costs nothing extra when there is nothing to
+    publish (Django runs async receivers of ``send()`` through ``async_to_sync``, a new event
+    loop per write). ``asend()`` runs it in a worker thread; from there, as from a sync view
+    under an ASGI server, the message goes through the server's event loop.
+    Connected when ``StatekitConfig.ready`` imports this module.
+    """
+    if not watchable(sender):
+        return
+    layer = channel_layer()
+    if layer is None:
+        return
+    group = group_name(scope, owner, name)
+
+    async def send() -> None:
+        # A deleted value (or a stored null) reads as what get() returns now.
+        text = await current_json(sender, owner) if new is None else to_json(new)
+        await layer.group_send(group, {"type": EVENT, "group": group, "value": text})
+
+    _run(send, layer, group, f"{scope} state {name!r}")
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _run(
+    send: Callable[[], Awaitable[None]], layer: BaseChannelLayer, group: str, what: str
+) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    try:
+        if loop is not None:
+            # A sync write made by async code in the loop's own thread: it cannot block here.
+            task = loop.create_task(_logged(send, what))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+        elif isinstance(layer, InMemoryChannelLayer):
+            # Nobody in this process watches: skip the event loop. (A consumer joining after
+            # this check reads the value after joining, and so sees this committed write.)
+            if group not in getattr(layer, "groups", (group,)):
+                return
+            # Its queues belong to the consumers' loop: async_to_sync runs there when called
+            # below sync_to_async (views and asend() under an ASGI server).
+            async_to_sync(send)()
+        else:
+            # A network layer works from any loop: use one long-lived loop for sync code,
+            # so each write does not open a new event loop and a new Redis connection.
+            _publisher().run(send)
+    except Exception:
+        logger.exception("Could not publish the change of %s to the channel layer.", what)
+
+
+async def _logged(send: Callable[[], Awaitable[None]], what: str) -> None:
+    try:
+        await send()
+    except Exception:
+        logger.exception("Could not publish the change of %s to the channel layer.", what)
+
+
+class _Publisher:
+    """An event loop in a daemon thread that sync code hands coroutines to."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="statekit-live-publisher", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, send: Callable[[], Awaitable[None]]) -> None:
+        future = asyncio.run_coroutine_threadsafe(send(), self.loop)  # type: ignore[arg-type]
+        try:
+            future.result(PUBLISH_TIMEOUT)
+        except FutureTimeout:
+            future.cancel()
+            raise TimeoutError(
+                f"the channel layer did not answer in {PUBLISH_TIMEOUT:g} s"
+            ) from None
+
+
+_publisher_lock = threading.Lock()
+_publisher_instance: _Publisher | None = None
+
+
+def _publisher() -> _Publisher:
+    global _publisher_instance
+    with _publisher_lock:
+        # A forked child inherits the object but not the thread: start its own.
+        if _publisher_instance is None or _publisher_instance.pid != os.getpid():
+            _publisher_instance = _Publisher()
+        return _publisher_instance

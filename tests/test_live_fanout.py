@@ -1,0 +1,179 @@
+"""Publishing changes: one group_send per change, whatever the number of clients, from sync
+and async code, on the in-memory layer and on channels-redis; never failing a write."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connections
+from django.test import override_settings
+
+from statekit import GlobalState, SessionState
+from statekit.live import group_name
+from tests.conftest import clear_redis_prefix, needs, unique_prefix
+from tests.live_support import (
+    connected,
+    fresh_layer,
+    new_session,
+    next_frame,
+    run,
+    watch,
+)
+from tests.services import REDIS_HOST, REDIS_PORT
+from tests.settings import CHANNELS_REDIS_DB
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def layer():
+    with fresh_layer() as fresh:
+        yield fresh
+
+
+board = GlobalState("test_live_fanout.board", default=0, public=True)
+hidden = GlobalState("test_live_fanout.hidden", default=0)
+basket = SessionState("test_live_fanout.basket", default=list)
+
+
+@pytest.fixture
+def sent(layer, monkeypatch):
+    """The groups of every group_send made on the layer, in order."""
+    groups: list[str] = []
+    original = layer.group_send
+
+    async def counting(group, message):
+        groups.append(group)
+        await original(group, message)
+
+    monkeypatch.setattr(layer, "group_send", counting)
+    return groups
+
+
+def test_one_change_is_one_group_send_for_any_number_of_clients(sent):
+    clients = 50
+
+    async def scenario():
+        sockets = [connected() for _ in range(clients)]
+        opened = [await s.__aenter__() for s in sockets]
+        try:
+            for i, ws in enumerate(opened):
+                await watch(ws, i, board.name)
+            await sync_to_async(board.set)(7)
+            assert sent == [group_name("global", None, board.name)]
+            for ws in opened:
+                assert (await next_frame(ws))["value"] == 7
+            await board.aincr()
+            assert len(sent) == 2
+            for ws in opened:
+                assert (await next_frame(ws))["value"] == 8
+        finally:
+            for s in sockets:
+                await s.__aexit__(None, None, None)
+
+    run(scenario)
+
+
+def test_a_session_change_is_one_group_send_to_that_session_only(sent):
+    mine, other = new_session(), new_session()
+
+    async def scenario():
+        async with connected(mine) as a1, connected(mine) as a2, connected(other) as b:
+            for ws in (a1, a2, b):
+                await watch(ws, 1, basket.name, "session")
+            await sync_to_async(basket.set)(mine, ["apple"])
+            assert sent == [group_name("session", mine, basket.name)]
+            assert (await next_frame(a1))["value"] == ["apple"]
+            assert (await next_frame(a2))["value"] == ["apple"]
+            assert await b.receive_nothing(timeout=0.2)
+
+    run(scenario)
+
+
+def test_server_only_globals_are_never_published(sent):
+    hidden.set(1)
+    hidden.incr()
+    async_to_sync(hidden.aset)(10)
+    assert sent == []
+
+
+def test_writes_work_without_a_channel_layer():
+    with override_settings(CHANNEL_LAYERS={}):
+        assert get_channel_layer() is None
+        board.set(1)
+        assert board.incr() == 2
+        assert async_to_sync(board.aincr)() == 3
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_channel_layer_never_fails_a_write(caplog):
+    down = [f"redis://127.0.0.1:{_closed_port()}/0"]
+    redis = "channels_redis.core.RedisChannelLayer"
+    with fresh_layer(redis, hosts=down), caplog.at_level(logging.ERROR, "statekit.live"):
+        board.set(5)
+        assert board.get() == 5
+        assert async_to_sync(board.aincr)() == 6
+    assert caplog.text.count("Could not publish the change of global state") == 2
+
+
+@pytest.fixture
+def redis_layer():
+    """A channels-redis layer on the real Redis, under a prefix of its own."""
+    hosts = [f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}"]
+    prefix = f"statekit-tests-{uuid.uuid4().hex[:8]}"
+    with fresh_layer("channels_redis.core.RedisChannelLayer", hosts=hosts, prefix=prefix) as layer:
+        yield layer
+
+
+def _write_from_a_plain_thread(value: int) -> None:
+    """As a management command or a worker task does: sync code, no event loop around."""
+    try:
+        board.set(value)
+    finally:
+        connections.close_all()
+
+
+class TestOnChannelsRedis:
+    pytestmark = needs("redis")
+
+    def test_changes_from_sync_and_async_code_reach_the_watchers(self, redis_layer):
+        async def scenario():
+            async with connected() as ws:
+                assert await watch(ws, 1, board.name) == 0
+                await sync_to_async(board.set)(1)  # a sync view under an ASGI server
+                assert (await next_frame(ws))["value"] == 1
+                await board.aincr()  # async code
+                assert (await next_frame(ws))["value"] == 2
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, _write_from_a_plain_thread, 3)
+                assert (await next_frame(ws))["value"] == 3
+
+        run(scenario)
+
+    def test_a_sync_write_inside_the_event_loop_is_published_too(self, redis_layer):
+        # Sync calls in async code block the loop, but work: the cache backend allows them.
+        prefix = unique_prefix()
+        conf = {"BACKEND": "cache", "CACHE_ALIAS": "redis", "KEY_PREFIX": prefix}
+
+        async def scenario():
+            async with connected() as ws:
+                assert await watch(ws, 1, board.name) == 0
+                board.set(4)
+                assert (await next_frame(ws))["value"] == 4
+
+        try:
+            with override_settings(STATEKIT=conf):
+                run(scenario)
+        finally:
+            clear_redis_prefix("redis", prefix)
