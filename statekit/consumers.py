@@ -4,6 +4,7 @@ Protocol (JSON text frames; ``id`` is the client's number or string for one watc
 
     client  {"type": "watch", "id": 1, "name": "visitors", "scope": "global"}
             {"type": "watch", "id": 2, "name": "cart", "scope": "session"}
+            {"type": "watch", "id": 3, "name": "chat", "scope": "page", "page": "<page id>"}
             {"type": "unwatch", "id": 1}
     server  {"type": "value", "id": 1, "scope": "global", "name": "visitors", "value": 41}
             {"type": "change", "id": 1, "scope": "global", "name": "visitors", "value": 42}
@@ -17,9 +18,10 @@ could not be read) and ``internal``. A bad frame never closes the connection.
 
 Who may watch what: global variables declared ``public=True``; the session variables of the
 connection's own session (``scope["session"]``, from SessionMiddlewareStack or
-AuthMiddlewareStack); the page variables of the connection's own pages (a page id signed for
-that session, when page state is available). A name that is not declared in the scope is
-refused with the same message as a non-public one, so names cannot be probed.
+AuthMiddlewareStack); the page variables of the connection's own pages: the page id (from
+``{% statekit_js %}``, in the watch's ``page`` or the URL's ``?statekit_page=``) must verify
+as issued to that session (:func:`statekit.pages.verify`). A name that is not declared in the
+scope is refused with the same message as a non-public one, so names cannot be probed.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from statekit import pages
 from statekit.conf import get_settings
 from statekit.live import current_json, group_name, watchable
 from statekit.state import declared
@@ -75,9 +80,9 @@ def _watch_id(message: dict[str, Any]) -> WatchId:
 class StateConsumer(AsyncJsonWebsocketConsumer):
     """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
 
-    scopes: ClassVar[tuple[str, ...]] = ("global", "session")
+    scopes: ClassVar[tuple[str, ...]] = ("global", "session", "page")
     fields: ClassVar[dict[str, set[str]]] = {
-        "watch": {"type", "id", "name", "scope"},
+        "watch": {"type", "id", "name", "scope", "page"},
         "unwatch": {"type", "id"},
     }
 
@@ -177,7 +182,7 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "unwatched", "id": wid})
 
     async def owner(self, scope: str, content: dict[str, Any]) -> str | None:
-        """Whose value a watch of ``scope`` reads: None for global, else the session key."""
+        """Whose value a watch reads: None (global), the session key, or the page's owner."""
         if scope == "global":
             return None
         key = await self.session_key()
@@ -185,7 +190,25 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
             raise Refused(
                 "refused", "This connection has no session: load a page of the site first."
             )
-        return key
+        if scope == "session":
+            return key
+        page_id = content.get("page", self.query_page_id())
+        if not isinstance(page_id, str) or not page_id:
+            raise Refused(
+                "invalid",
+                f"Page state needs the page id: in 'page', or ?{pages.FIELD}= in the URL.",
+            )
+        try:
+            return await sync_to_async(pages.verify)(self.scope["session"], page_id)
+        except pages.InvalidPageId:
+            raise Refused(
+                "refused", "The page id was not issued to this connection's session."
+            ) from None
+
+    def query_page_id(self) -> str | None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        found = query.get(pages.FIELD)
+        return found[0] if found else None
 
     async def session_key(self) -> str | None:
         """The key of the connection's session, if that session exists and has not expired."""

@@ -18,9 +18,9 @@ from channels.sessions import SessionMiddlewareStack
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 
-from statekit import routing
+from statekit import pages, routing
 
 WS_PATH = "/ws/statekit/"
 
@@ -35,6 +35,15 @@ def application() -> Any:
     return SessionMiddlewareStack(URLRouter(routing.websocket_urlpatterns))
 
 
+def new_page(session_key: str | None = None) -> tuple[str, str, str]:
+    """A page rendered for a session (a new one by default): (session key, page id, owner)."""
+    request = RequestFactory().get("/")
+    request.session = SessionStore(session_key)
+    page_id = pages.new_page(request)
+    request.session.save()
+    return request.session.session_key, page_id, pages.verify(request.session, page_id)
+
+
 def new_session() -> str:
     """The key of a new, saved session."""
     store = SessionStore()
@@ -45,14 +54,14 @@ def new_session() -> str:
 
 @asynccontextmanager
 async def connected(
-    session_key: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
+    session_key: str | None = None, path: str = WS_PATH
 ) -> AsyncIterator[WebsocketCommunicator]:
     """An open websocket to the consumer, with the session cookie of ``session_key``."""
-    headers = list(headers or [])
+    headers = []
     if session_key:
         cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
         headers.append((b"cookie", cookie.encode()))
-    communicator = WebsocketCommunicator(application(), WS_PATH, headers=headers)
+    communicator = WebsocketCommunicator(application(), path, headers=headers)
     accepted, _ = await communicator.connect()
     assert accepted
     try:
@@ -67,9 +76,11 @@ async def ask(ws: WebsocketCommunicator, **frame: Any) -> dict[str, Any]:
     return await ws.receive_json_from(timeout=3)
 
 
-async def watch(ws: WebsocketCommunicator, id: Any, name: str, scope: str = "global") -> Any:
+async def watch(
+    ws: WebsocketCommunicator, id: Any, name: str, scope: str = "global", **more: Any
+) -> Any:
     """Watch ``name``; return the current value the server answered with."""
-    answer = await ask(ws, type="watch", id=id, name=name, scope=scope)
+    answer = await ask(ws, type="watch", id=id, name=name, scope=scope, **more)
     assert answer == {"type": "value", "id": id, "scope": scope, "name": name} | {
         "value": answer.get("value")
     }, answer
