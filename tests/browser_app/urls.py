@@ -2,8 +2,6 @@ from django.urls import path
 
 from tests.browser_app import views
 
-app_name = "browser_app"
-
 urlpatterns = [
     path("creds/", views.creds_page, name="creds"),
     path("creds/generate/", views.generate, name="generate"),
@@ -13,4 +11,7 @@ urlpatterns = [
     path("echo/", views.echo, name="echo"),
     path("write/", views.write, name="write"),
     path("form/", views.form, name="form"),
+    path("unprotected/form/", views.unprotected_form, name="unprotected_form"),
+    path("htmx/", views.htmx_page, name="htmx"),
+    path("htmx/theme/", views.htmx_theme, name="htmx_theme"),
 ]

@@ -7,10 +7,10 @@ import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tests.browser_app.state import STATES, creds, theme
@@ -26,7 +26,7 @@ def strict_csp(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         request.csp_nonce = secrets.token_urlsafe(16)
         response = view(request, *args, **kwargs)
         response["Content-Security-Policy"] = (
-            f"default-src 'self'; script-src 'nonce-{request.csp_nonce}'; "
+            f"default-src 'self'; img-src 'self' data:; script-src 'nonce-{request.csp_nonce}'; "
             "object-src 'none'; base-uri 'none'"
         )
         return response
@@ -80,14 +80,29 @@ def write(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"written": sorted([*body.get("set", {}), *body.get("delete", [])])})
 
 
-@strict_csp
-def form(request: HttpRequest) -> HttpResponse:
+def unprotected_form(request: HttpRequest) -> HttpResponse:
     """A plain POST form: the page's theme arrives in the hidden field, the new one goes back
     in the rendered page, or across a redirect."""
     if request.method == "POST":
         before = theme.get(request)
         theme.set(request, request.POST["theme"])
         if request.POST.get("then") == "redirect":
-            return redirect(f"{reverse('browser_app:form')}?before={before}")
+            return redirect(f"{request.path}?{urlencode({'before': before})}")
         return render(request, "browser_app/form.html", {"before": before})
     return render(request, "browser_app/form.html", {"before": request.GET.get("before", "")})
+
+
+form = strict_csp(unprotected_form)
+
+
+def htmx_page(request: HttpRequest) -> HttpResponse:
+    """A page that posts with htmx 2 (XMLHttpRequest). No CSP: htmx adds inline styles."""
+    return render(request, "browser_app/htmx.html")
+
+
+@require_POST
+def htmx_theme(request: HttpRequest) -> HttpResponse:
+    """An htmx endpoint answering with a fragment, like most htmx views."""
+    before = theme.get(request)
+    theme.set(request, request.POST["theme"])
+    return render(request, "browser_app/htmx_fragment.html", {"before": before})

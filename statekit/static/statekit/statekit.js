@@ -1,0 +1,457 @@
+/*!
+ * statekit.js: the browser side of statekit (see statekit/browser.py, statekit/middleware.py).
+ * Plain modern JavaScript: no build step, no dependency. {% statekit_js %} loads it after
+ * <script type="application/json" id="statekit-config">, which it reads once.
+ *
+ * One global object, `statekit`, built in sections:
+ *   1. core      statekit.config, statekit.StatekitError, small helpers
+ *   2. browser   statekit.browser.get / set / remove / subscribe: BrowserState in localStorage
+ *   3. exchange  sends the browser state with same-origin fetch, XHR (htmx) and POST forms,
+ *                and applies the writes the server sends back
+ *   4. render    keeps the elements of {% statekit_value %} equal to the state
+ *   5. start     applies the writes that came with the page
+ * A new section (e.g. statekit.watch, live updates) goes before "start", on the same pattern:
+ * its config under statekit.config.<section>, its API under statekit.<section>.
+ */
+(() => {
+  "use strict";
+
+  // ---- 1. core ------------------------------------------------------------------------
+
+  if (window.statekit && window.statekit.browser) return; // Loaded twice: the first one stays.
+
+  class StatekitError extends Error {
+    constructor(message, options) {
+      super(`statekit: ${message}`, options);
+      this.name = "StatekitError";
+    }
+  }
+
+  const report = (error) =>
+    typeof window.reportError === "function" ? window.reportError(error) : console.error(error);
+  const own = (object, key) =>
+    object !== null && typeof object === "object" && Object.prototype.hasOwnProperty.call(object, key);
+  const whenReady = (fn) =>
+    document.readyState === "loading"
+      ? document.addEventListener("DOMContentLoaded", fn, { once: true })
+      : fn();
+  const readJSON = (id, what) => {
+    const element = id && document.getElementById(id);
+    if (!element) return null;
+    try {
+      return JSON.parse(element.textContent);
+    } catch (error) {
+      report(new StatekitError(`${what} (#${id}) is not JSON`, { cause: error }));
+      return null;
+    }
+  };
+
+  const config = readJSON("statekit-config", "the configuration") || {};
+  const statekit = (window.statekit = Object.assign(window.statekit || {}, { config, StatekitError }));
+
+  // ---- 2. browser: BrowserState in localStorage -----------------------------------------
+  //
+  // localStorage[prefix + name] holds an entry: {"v": value, "t": ms} for plain state,
+  // {"s": token, "t": ms} for signed and {"e": token, "t": ms} for encrypted state, where t is
+  // when it was written. Values are the JSON of statekit.codec: a datetime, Decimal or UUID
+  // appears as {"__sk__": "datetime", "v": "..."}.
+
+  const B = Object.assign({ prefix: "statekit:", states: {}, writes: {} }, config.browser);
+  const states = B.states;
+  const listeners = new Map(); // name -> Set of {callback}
+  const changeHooks = []; // (name) => void, for the sections below
+  const warned = new Set();
+
+  const warnOnce = (key, message) => {
+    if (!warned.has(key)) {
+      warned.add(key);
+      console.warn(`statekit: ${message}`);
+    }
+  };
+
+  function meta(name) {
+    if (!own(states, name)) {
+      throw new StatekitError(`no BrowserState named "${name}" is declared on the server`);
+    }
+    return states[name];
+  }
+
+  function unavailable(error) {
+    return new StatekitError(
+      "localStorage is unavailable (disabled, blocked, or a sandboxed page): browser state " +
+        "reads its defaults and cannot be saved",
+      { cause: error },
+    );
+  }
+
+  function storage() {
+    let area;
+    try {
+      area = window.localStorage;
+    } catch (error) {
+      throw unavailable(error);
+    }
+    if (!area) throw unavailable(null);
+    return area;
+  }
+
+  /** The valid, unexpired entry localStorage holds for `name`, or null. Never throws. */
+  function read(name) {
+    const m = states[name];
+    let text;
+    try {
+      text = storage().getItem(B.prefix + name);
+    } catch (error) {
+      warnOnce("unavailable", error.message.replace(/^statekit: /, ""));
+      return null;
+    }
+    if (text === null) return null;
+    let entry = null;
+    try {
+      entry = JSON.parse(text);
+    } catch {
+      // Malformed: handled below.
+    }
+    const field = m.encrypted ? "e" : m.signed ? "s" : "v";
+    if (
+      !own(entry, field) ||
+      typeof entry.t !== "number" ||
+      (field !== "v" && typeof entry[field] !== "string")
+    ) {
+      warnOnce(`malformed:${name}`, `the value of "${name}" in localStorage is malformed`);
+      return null;
+    }
+    if (m.maxAge != null && !(Date.now() - entry.t <= m.maxAge * 1000)) {
+      try {
+        storage().removeItem(B.prefix + name);
+        queueMicrotask(() => changed(name, "expired"));
+      } catch {
+        // Unavailable since: nothing to remove.
+      }
+      return null;
+    }
+    return entry;
+  }
+
+  /** A django.core.signing token is "<value JSON>:<timestamp>:<signature>". */
+  function signedValue(token) {
+    return JSON.parse(token.slice(0, token.lastIndexOf(":", token.lastIndexOf(":") - 1)));
+  }
+
+  function current(name) {
+    const m = states[name];
+    const entry = read(name);
+    if (entry !== null) {
+      if (!m.signed) return entry.v;
+      try {
+        return signedValue(entry.s);
+      } catch {
+        warnOnce(`malformed:${name}`, `the value of "${name}" in localStorage is malformed`);
+      }
+    }
+    return structuredClone(m.default);
+  }
+
+  function encode(name, value) {
+    try {
+      const json = JSON.stringify(value, (key, item) => {
+        if (item === undefined || typeof item === "function" || typeof item === "symbol") {
+          throw new TypeError(`${typeof item} is not JSON`);
+        }
+        if (typeof item === "number" && !Number.isFinite(item)) {
+          throw new TypeError(`${item} is not a JSON number`);
+        }
+        return item;
+      });
+      return json;
+    } catch (error) {
+      throw new StatekitError(`"${name}" cannot store this value: ${error.message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Write an entry's JSON (null: remove it); throws StatekitError when it cannot. */
+  function store(name, text) {
+    const area = storage();
+    try {
+      if (text === null) area.removeItem(B.prefix + name);
+      else area.setItem(B.prefix + name, text);
+    } catch (error) {
+      if (error && (error.name === "QuotaExceededError" || error.code === 22)) {
+        throw new StatekitError(`localStorage is full: "${name}" was not saved`, { cause: error });
+      }
+      throw unavailable(error);
+    }
+  }
+
+  function changed(name, source) {
+    const m = states[name];
+    for (const listener of [...(listeners.get(name) || [])]) {
+      try {
+        listener.callback(m.encrypted ? undefined : current(name), { name, source });
+      } catch (error) {
+        report(error);
+      }
+    }
+    for (const hook of changeHooks) {
+      try {
+        hook(name);
+      } catch (error) {
+        report(error);
+      }
+    }
+  }
+
+  /** The value of `name`: what localStorage holds, or the declared default (a fresh copy). */
+  function get(name) {
+    if (meta(name).encrypted) {
+      throw new StatekitError(`"${name}" is encrypted: only the server can read it`);
+    }
+    return current(name);
+  }
+
+  /** Store `value` (any JSON value, falsy ones included) for this tab, the others and the server. */
+  function set(name, value) {
+    const m = meta(name);
+    if (m.signed || m.encrypted) {
+      const kind = m.encrypted ? "encrypted" : "signed";
+      throw new StatekitError(`"${name}" is ${kind}: only the server can write it`);
+    }
+    const json = encode(name, value);
+    const size = new TextEncoder().encode(json).length;
+    if (size > m.maxBytes) {
+      throw new StatekitError(
+        `the value of "${name}" is ${size} bytes encoded, over its limit of ` +
+          `${m.maxBytes} bytes; nothing was saved`,
+      );
+    }
+    store(name, `{"v":${json},"t":${Date.now()}}`);
+    changed(name, "local");
+  }
+
+  /** Forget the value: `name` reads as its default again. */
+  function remove(name) {
+    meta(name);
+    store(name, null);
+    changed(name, "local");
+  }
+
+  /**
+   * Call `callback(value, {name, source})` after each change of `name`, whichever tab or
+   * response made it; source is "local", "tab", "server" or "expired". The value of an
+   * encrypted state is undefined. Returns the function that unsubscribes.
+   */
+  function subscribe(name, callback) {
+    meta(name);
+    if (typeof callback !== "function") {
+      throw new TypeError("statekit.browser.subscribe: the callback must be a function");
+    }
+    const listener = { callback };
+    if (!listeners.has(name)) listeners.set(name, new Set());
+    listeners.get(name).add(listener);
+    return () => listeners.get(name).delete(listener);
+  }
+
+  window.addEventListener("storage", (event) => {
+    let area;
+    try {
+      area = window.localStorage;
+    } catch {
+      return;
+    }
+    if (event.storageArea !== area) return;
+    if (event.key === null) {
+      Object.keys(states).forEach((name) => changed(name, "tab"));
+    } else if (event.key.startsWith(B.prefix)) {
+      const name = event.key.slice(B.prefix.length);
+      if (own(states, name)) changed(name, "tab");
+    }
+  });
+
+  statekit.browser = { get, set, remove, subscribe };
+
+  // ---- 3. exchange: browser state to the server, writes back ----------------------------
+
+  /** The entries this page holds, as ASCII JSON (a header value must be ASCII). */
+  function outgoing() {
+    const sent = {};
+    for (const name of Object.keys(states)) {
+      const entry = read(name);
+      if (entry !== null) sent[name] = entry;
+    }
+    return JSON.stringify(sent).replace(
+      /[\u007f-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+  }
+
+  /** Apply the server's writes: {name: entry, or null to remove}. */
+  function apply(writes) {
+    if (writes === null || typeof writes !== "object") return;
+    for (const name of Object.keys(writes)) {
+      const entry = writes[name];
+      try {
+        store(name, entry === null ? null : JSON.stringify(entry));
+      } catch (error) {
+        report(error); // Full or unavailable: the page goes on with what it has.
+        continue;
+      }
+      if (own(states, name)) changed(name, "server");
+    }
+  }
+
+  function applyHeader(text) {
+    if (!text) return;
+    let writes;
+    try {
+      writes = JSON.parse(text);
+    } catch (error) {
+      report(new StatekitError(`the ${B.setHeader} header is not JSON`, { cause: error }));
+      return;
+    }
+    apply(writes);
+  }
+
+  function sameOrigin(url) {
+    try {
+      return new URL(url, document.baseURI).origin === window.location.origin;
+    } catch {
+      return false;
+    }
+  }
+
+  const nativeFetch = window.fetch;
+  if (typeof nativeFetch === "function") {
+    window.fetch = function fetch(input, init) {
+      let sending = null;
+      try {
+        const isRequest = input instanceof Request;
+        if (sameOrigin(isRequest ? input.url : String(input))) {
+          const given = init && init.headers !== undefined ? init.headers : undefined;
+          const headers = new Headers(given ?? (isRequest ? input.headers : undefined));
+          if (!headers.has(B.header)) headers.set(B.header, outgoing());
+          sending = nativeFetch.call(window, input, { ...init, headers });
+        }
+      } catch {
+        sending = null; // Let fetch itself report what is wrong with the arguments.
+      }
+      if (sending === null) return nativeFetch.call(window, input, init);
+      return sending.then((response) => {
+        applyHeader(response.headers.get(B.setHeader));
+        return response;
+      });
+    };
+  }
+
+  const XHR = window.XMLHttpRequest && window.XMLHttpRequest.prototype;
+  if (XHR) {
+    const { open, send, setRequestHeader } = XHR;
+    const requests = new WeakMap(); // XMLHttpRequest -> {sameOrigin, headerSet, applied}
+    const watched = new WeakSet();
+    const onState = function () {
+      const sent = requests.get(this);
+      if (this.readyState >= 2 && sent && sent.sameOrigin && !sent.applied) {
+        sent.applied = true;
+        applyHeader(this.getResponseHeader(B.setHeader));
+      }
+    };
+    XHR.open = function (...args) {
+      requests.set(this, { sameOrigin: sameOrigin(String(args[1])), headerSet: false });
+      return open.apply(this, args);
+    };
+    XHR.setRequestHeader = function (...args) {
+      const sent = requests.get(this);
+      if (sent && String(args[0]).toLowerCase() === B.header.toLowerCase()) sent.headerSet = true;
+      return setRequestHeader.apply(this, args);
+    };
+    XHR.send = function (...args) {
+      const sent = requests.get(this);
+      if (sent && sent.sameOrigin && !sent.headerSet) {
+        try {
+          setRequestHeader.call(this, B.header, outgoing());
+        } catch (error) {
+          report(error);
+        }
+      }
+      if (!watched.has(this)) {
+        watched.add(this);
+        this.addEventListener("readystatechange", onState);
+      }
+      return send.apply(this, args);
+    };
+  }
+
+  // Same-origin POST forms get a hidden field. Not GET forms: the values would end up in
+  // URLs and logs. Not form.submit() either, which submits without a submit event.
+  const formProperty = (form, property) =>
+    Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, property).get.call(form);
+  window.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || !(form instanceof HTMLFormElement)) return;
+    const by = event.submitter;
+    const method = by && by.hasAttribute("formmethod") ? by.formMethod : formProperty(form, "method");
+    const action = by && by.hasAttribute("formaction") ? by.formAction : formProperty(form, "action");
+    let field = form.querySelector("input[data-statekit-field]");
+    if (method !== "post" || !sameOrigin(action)) {
+      if (field) field.remove();
+      return;
+    }
+    if (!field) {
+      field = document.createElement("input");
+      field.type = "hidden";
+      field.name = B.field;
+      field.setAttribute("data-statekit-field", "");
+      form.append(field);
+    }
+    field.value = outgoing();
+  });
+
+  // ---- 4. render: {% statekit_value %} elements -----------------------------------------
+
+  function pick(value, key) {
+    if (Array.isArray(value)) {
+      return /^(0|[1-9][0-9]*)$/.test(key) && Number(key) < value.length ? value[Number(key)] : "";
+    }
+    return own(value, key) ? value[key] : "";
+  }
+
+  function renderElement(element) {
+    const name = element.getAttribute("data-statekit-value");
+    if (!own(states, name) || states[name].encrypted) return;
+    const key = element.getAttribute("data-statekit-key");
+    const value = key === null ? current(name) : pick(current(name), key);
+    const shown = typeof value === "string" ? value : JSON.stringify(value);
+    const control =
+      element instanceof HTMLInputElement ||
+      element instanceof HTMLTextAreaElement ||
+      element instanceof HTMLSelectElement;
+    // As text, never as HTML: a stored value cannot inject markup.
+    if (control && element.value !== shown) element.value = shown;
+    if (!control && element.textContent !== shown) element.textContent = shown;
+  }
+
+  /** Show the current values in the {% statekit_value %} elements in `root` (a document or element). */
+  function render(root = document) {
+    if (root instanceof Element && root.hasAttribute("data-statekit-value")) renderElement(root);
+    root.querySelectorAll("[data-statekit-value]").forEach(renderElement);
+  }
+
+  changeHooks.push((name) =>
+    document
+      .querySelectorAll(`[data-statekit-value="${CSS.escape(name)}"]`)
+      .forEach(renderElement),
+  );
+  document.addEventListener("htmx:load", (event) => {
+    if (event.target instanceof Element) render(event.target);
+  });
+  statekit.browser.render = render;
+
+  // ---- 5. start -------------------------------------------------------------------------
+
+  apply(B.writes); // Queued before the page rendered: in the configuration.
+  whenReady(() => {
+    apply(readJSON(B.writesId, "the late writes")); // Queued after: added by the middleware.
+    render();
+  });
+})();
