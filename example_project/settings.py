@@ -40,6 +40,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Delivers BrowserState writes with each response (below any GZipMiddleware).
+    "statekit.middleware.BrowserStateMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"

@@ -11,6 +11,8 @@ writes a request queued (``BrowserState.set`` / ``delete``) with its response:
 - otherwise (a redirect, or a response that cannot carry them): in a signed cookie, until the
   next response that can deliver them.
 
+A response with a 5xx status delivers nothing, as SessionMiddleware saves nothing then.
+
 Responses that deliver writes, or that read the header, are marked ``Cache-Control: private``
 and ``Vary: X-Statekit-Browser``, so no shared cache hands one browser's state to another.
 """
@@ -230,6 +232,9 @@ def _finish(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBas
     ex: BrowserExchange = request._statekit_browser
     if ex.read_header:
         patch_vary_headers(response, (HEADER,))
+    if response.status_code >= 500:
+        # Like sessions: a failed request writes nothing (carried writes stay in the cookie).
+        return response
     writes, ex.pending = ex.pending, {}
     if writes and not 300 <= response.status_code < 400:
         if ex.from_js:

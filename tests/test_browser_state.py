@@ -455,6 +455,18 @@ def test_writes_cross_a_redirect_in_a_cookie(name):
     assert delivered.cookies[COOKIE]["max-age"] == 0  # Deleted: delivered.
 
 
+def test_a_failed_request_writes_nothing(name):
+    state = BrowserState(name)
+    response = through(from_js(), setter(state, 1, lambda: HttpResponse(status=500)))
+    assert SET_HEADER not in response and not response.cookies
+    # Writes carried from an earlier request stay in their cookie for the next one.
+    carried = through(rf.post("/"), setter(state, 2, lambda: redirect("/")))
+    request = from_js()
+    request.COOKIES[COOKIE] = carried.cookies[COOKIE].value
+    response = through(request, lambda r: HttpResponse(status=503))
+    assert SET_HEADER not in response and not response.cookies
+
+
 def test_a_forged_carry_cookie_is_dropped(name, caplog):
     state = BrowserState(name, default="default")
     request = rf.get("/", headers={HEADER: "{}"})
