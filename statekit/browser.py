@@ -148,16 +148,20 @@ class BrowserState(Variable):
             config["default"] = json.loads(self._default_json())
         return config
 
+    def on_change(self, receiver: Any) -> Any:
+        raise ImproperlyConfigured(
+            f"BrowserState {self.name!r} changes in the browser, which the server does not "
+            "see: subscribe in the page with statekit.browser.subscribe(name, callback)."
+        )
+
     # -- the request's view of the value -------------------------------------------------
 
     def get(self, request: Any) -> Any:
         """This request's own write, else what the page sent (verified), else the default."""
         ex = exchange(request)
         if self.name not in ex.texts:
-            if self.name in ex.writes:
-                entry = ex.writes[self.name]
-            else:
-                entry = ex.received().get(self.name)
+            sent = ex.writes if self.name in ex.writes else ex.received()
+            entry = sent.get(self.name)
             ex.texts[self.name] = None if entry is None else self._verify(ex.request, entry)
         text = ex.texts[self.name]
         return self.default() if text is None else decode(text)

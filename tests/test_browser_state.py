@@ -120,6 +120,11 @@ def test_invalid_declarations(name, options, message):
         BrowserState(name, **options)
 
 
+def test_on_change_points_to_the_page(name):
+    with pytest.raises(ImproperlyConfigured, match=r"statekit\.browser\.subscribe"):
+        BrowserState(name).on_change(print)
+
+
 def test_max_age_accepts_timedelta(name):
     assert BrowserState(name, max_age=datetime.timedelta(hours=1)).max_age == 3600.0
 
