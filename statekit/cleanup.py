@@ -66,12 +66,11 @@ def cleanup(*, batch_size: int = 1000, dry_run: bool = False) -> Report:
                 report.ended += len(batch)
                 report.by_variable.update(_variable_of(key) for key, _ in batch)
         return report
-    while True:
-        popped = backend.pop_expired(batch_size)
+    # Until a batch comes back empty: a short batch may only mean that a concurrent
+    # cleanup took some of the rows this one had selected.
+    while popped := backend.pop_expired(batch_size):
         report.expired += len(popped)
         _expire(popped, report)
-        if len(popped) < batch_size:
-            break
     for scope in SCOPES_OF_SESSIONS:
         for batch in backend.orphans(scope, alive):
             report.ended += len(batch)

@@ -120,6 +120,9 @@ def _hook(obj: dict[str, Any]) -> Any:
     return _DECODERS[tag](obj["v"])
 
 
-def decode(text: str | bytes) -> Any:
+_DECODER = json.JSONDecoder(object_hook=_hook)
+
+
+def decode(text: str) -> Any:
     """Decode JSON text written by :func:`encode`."""
-    return json.loads(text, object_hook=_hook)
+    return _DECODER.decode(text)

@@ -8,7 +8,8 @@
     sender: the declared variable (a ``GlobalState`` or ``SessionState`` instance).
     kwargs: ``scope`` ("global", "session", ...), ``name`` (str), ``owner`` (the session key,
     or ``None`` for global state), ``old`` and ``new`` (decoded values; ``None`` when the
-    value did not exist / was deleted).
+    value did not exist / was deleted; after ``incr``, ``old`` is what ``get()`` returned
+    before, the default when nothing was stored).
 
 ``browser_state_rejected``
     Sent when a request carried a value of a ``BrowserState`` that the server refused: its

@@ -170,8 +170,9 @@ class Variable:
         return decode(new)
 
     def _incr(self, key: StateKey, amount: Number) -> Any:
-        old, new = get_backend().incr(key, amount, self._default_json(), self.ttl)
-        self._notify(key, old, new)
+        default = self._default_json()
+        old, new = get_backend().incr(key, amount, default, self.ttl)
+        self._notify(key, default if old is None else old, new)  # old: what get() gave
         return decode(new)
 
     def _delete(self, key: StateKey) -> None:
@@ -190,8 +191,9 @@ class Variable:
         return decode(new)
 
     async def _aincr(self, key: StateKey, amount: Number) -> Any:
-        old, new = await get_backend().aincr(key, amount, self._default_json(), self.ttl)
-        await self._anotify(key, old, new)
+        default = self._default_json()
+        old, new = await get_backend().aincr(key, amount, default, self.ttl)
+        await self._anotify(key, default if old is None else old, new)
         return decode(new)
 
     async def _adelete(self, key: StateKey) -> None:

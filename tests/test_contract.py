@@ -281,3 +281,13 @@ def test_on_change_receives_owner_old_and_new(backend, name):
     cart.update("s1", lambda items: [*items, "b"])
     GlobalState(name, default=0).set(1)  # another variable: not this receiver
     assert seen == [("s1", None, ["a"]), ("s1", ["a"], ["a", "b"])]
+
+
+def test_incr_reports_the_value_get_returned_as_old(backend, name, changes):
+    counter = GlobalState(name, default=0)
+    counter.incr()
+    counter.incr(2)
+    scoped = SessionState(name, default=10)
+    scoped.incr("s1")
+    mine = [(c["old"], c["new"]) for c in changes if c["name"] == name]
+    assert mine == [(0, 1), (1, 3), (10, 11)]

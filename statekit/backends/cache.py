@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
 from redis import Redis
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError, WatchError
+from redis.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    ResponseError,
+    TimeoutError,
+    WatchError,
+)
 
 from statekit.backends import scripts as lua
 from statekit.backends.base import EXPIRED, Alive, BaseBackend, StateKey, Updater, session_of
@@ -86,28 +91,32 @@ class CacheBackend(BaseBackend):
         }
         self.lua = {name: self.redis.register_script(code) for name, code in scripts.items()}
 
-    @contextmanager
-    def _available(self) -> Iterator[None]:
-        try:
-            yield
-        except REDIS_DOWN as exc:
-            raise BackendUnavailable(
-                f"statekit cannot reach Redis behind cache alias {self.keys.cache_alias!r}: {exc}"
-            ) from exc
+    def _down(self, exc: Exception) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"statekit cannot reach Redis behind cache alias {self.keys.cache_alias!r}: {exc}"
+        )
 
     def _grave(self, key: StateKey) -> str:
         """Where a dead, unclaimed value waits for its on_expire callback."""
         name = f"{key.scope}:{key.name}:{secrets.token_hex(6)}"
         return self.keys.key(StateKey(EXPIRED, key.owner, name))
 
-    def _run(self, script: str, keys: list[str], args: list[Any] | None = None) -> Any:
-        with self._available():
-            return self.lua[script](keys=keys, args=args or [])
+    def _run(self, name: str, keys: list[str], args: list[Any] | None = None) -> Any:
+        script = self.lua[name]
+        try:
+            try:  # EVALSHA directly: redis-py's Script.__call__ costs more than the call
+                return self.redis.evalsha(script.sha, len(keys), *keys, *(args or ()))
+            except NoScriptError:  # Redis restarted or flushed its scripts
+                return script(keys=keys, args=args or [])
+        except REDIS_DOWN as exc:
+            raise self._down(exc) from exc
 
     def get(self, key: StateKey, ttl: float | None = None) -> str | None:
         if key.scope == "global":  # never expires: a plain GET
-            with self._available():
+            try:
                 return _text(self.redis.get(self.keys.key(key)))
+            except REDIS_DOWN as exc:
+                raise self._down(exc) from exc
         return _text(self._run("READ", [self.keys.key(key), self.index], [_ms(ttl)]))
 
     def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
@@ -115,8 +124,15 @@ class CacheBackend(BaseBackend):
         return _text(self._run("SET", keys, [text, _ms(ttl)]))
 
     def update(self, key: StateKey, fn: Updater, ttl: float | None) -> tuple[str | None, str]:
-        name = self.keys.key(key)
-        with self._available(), self.redis.pipeline() as pipe:
+        try:
+            return self._update(self.keys.key(key), key, fn, ttl)
+        except REDIS_DOWN as exc:
+            raise self._down(exc) from exc
+
+    def _update(
+        self, name: str, key: StateKey, fn: Updater, ttl: float | None
+    ) -> tuple[str | None, str]:
+        with self.redis.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(name)
@@ -129,11 +145,14 @@ class CacheBackend(BaseBackend):
                         grave = self._grave(key)
                         pipe.set(grave, value, px=GRACE_MS)
                         pipe.zadd(self.index, {grave: now})
-                    pipe.set(name, new, px=None if ttl is None else _ms(ttl) + GRACE_MS)
-                    if ttl is None:
-                        pipe.zrem(self.index, name)
-                    else:
+                    if ttl is not None:
+                        pipe.set(name, new, px=_ms(ttl) + GRACE_MS)
                         pipe.zadd(self.index, {name: now + _ms(ttl)})
+                    elif old is not None:  # a live value keeps its expiry
+                        pipe.set(name, new, keepttl=True)
+                    else:
+                        pipe.set(name, new)
+                        pipe.zrem(self.index, name)
                     pipe.execute()
                     return old, new
                 except WatchError:
@@ -142,6 +161,17 @@ class CacheBackend(BaseBackend):
     def incr(
         self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
     ) -> tuple[str | None, str]:
+        if type(amount) is int and abs(amount) < 2**62 and key.scope == "global" and default == "0":
+            # A counter: one INCRBY, as fast as Redis goes. An absent value counts as its
+            # default, 0, so the previous value is exactly new - amount.
+            try:
+                new = self.redis.incrby(self.keys.key(key), amount)
+            except ResponseError:  # not an integer Redis can add to: the general path
+                pass
+            except REDIS_DOWN as exc:
+                raise self._down(exc) from exc
+            else:
+                return str(new - amount), str(new)
         if type(amount) is int and abs(amount) < 2**62:
             keys = [self.keys.key(key), self.index, self._grave(key)]
             try:
@@ -161,17 +191,21 @@ class CacheBackend(BaseBackend):
     def move_owner(self, old: str, new: str) -> None:
         prefix = self.keys.prefix
         for pattern in (f"{prefix}:session:{old}:*", f"{prefix}:page:{old}.*"):
-            with self._available():
+            try:
                 names = list(self.redis.scan_iter(match=pattern, count=SCAN_BATCH))
+            except REDIS_DOWN as exc:
+                raise self._down(exc) from exc
             for raw in names:
                 key = self.keys.parse(raw)
                 moved = key._replace(owner=new + key.owner[len(old) :])
                 self._run("MOVE", [raw, self.keys.key(moved), self.index])
 
     def count_expired(self) -> int:
-        with self._available():
+        try:
             seconds, micros = self.redis.time()
             return self.redis.zcount(self.index, "-inf", seconds * 1000 + micros // 1000)
+        except REDIS_DOWN as exc:
+            raise self._down(exc) from exc
 
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
         return self._pairs(self._run("POP", [self.index], [limit]))
@@ -181,10 +215,12 @@ class CacheBackend(BaseBackend):
     ) -> Iterator[list[tuple[StateKey, str | None]]]:
         cursor = 0
         while True:
-            with self._available():
+            try:
                 cursor, names = self.redis.scan(
                     cursor, match=f"{self.keys.prefix}:{scope}:*", count=SCAN_BATCH
                 )
+            except REDIS_DOWN as exc:
+                raise self._down(exc) from exc
             keys = {raw: self.keys.parse(raw) for raw in names}
             living = alive({session_of(k.owner) for k in keys.values()})
             doomed = [raw for raw, k in keys.items() if session_of(k.owner) not in living]

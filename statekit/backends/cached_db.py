@@ -20,13 +20,13 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from django.db import connections, transaction
 from django.utils import timezone
 
-from statekit.backends.base import StateKey
+from statekit.backends.base import Alive, StateKey
 from statekit.backends.cache import REDIS_DOWN, RedisKeys
 from statekit.backends.db import DatabaseBackend
 from statekit.conf import get_settings
@@ -110,15 +110,38 @@ class CachedDatabaseBackend(DatabaseBackend):
         super().expire(key, ttl)
         self._invalidate_on_commit(key)
 
+    def move_owner(self, old: str, new: str) -> None:
+        super().move_owner(old, new)
+        prefix = self.keys.prefix
+        patterns = [
+            f"{prefix}:{scope}:{owner}{sep}*"
+            for owner in (old, new)
+            for scope, sep in (("session", ":"), ("page", "."))
+        ]
+        transaction.on_commit(lambda: self._invalidate(*patterns), using=self.alias)
+
+    def orphans(
+        self, scope: str, alive: Alive, dry_run: bool = False
+    ) -> Iterator[list[tuple[StateKey, str | None]]]:
+        for batch in super().orphans(scope, alive, dry_run):
+            if not dry_run:
+                self._invalidate(*(self.keys.key(key) for key, _ in batch))
+            yield batch
+
     def _invalidate_on_commit(self, key: StateKey) -> None:
         name = self.keys.key(key)
         transaction.on_commit(lambda: self._invalidate(name), using=self.alias)
 
-    def _invalidate(self, name: str) -> None:
+    def _invalidate(self, *names: str) -> None:
+        """Delete cached copies: names, or patterns ending in ``*``."""
         if not self._usable():
             return
         try:
-            self.redis.delete(name)
+            for name in names:
+                if name.endswith("*"):
+                    self._unlink(name)
+                else:
+                    self.redis.delete(name)
         except REDIS_DOWN as exc:
             self._lost(exc)
 
@@ -146,7 +169,7 @@ class CachedDatabaseBackend(DatabaseBackend):
             if time.monotonic() < self._retry_at:
                 return False
             try:
-                self._flush()
+                self._unlink(f"{self.keys.prefix}:*")
             except REDIS_DOWN:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
                 return False
@@ -157,10 +180,10 @@ class CachedDatabaseBackend(DatabaseBackend):
         )
         return True
 
-    def _flush(self) -> None:
+    def _unlink(self, pattern: str) -> None:
         cursor = 0
         while True:
-            cursor, names = self.redis.scan(cursor, match=f"{self.keys.prefix}:*", count=1000)
+            cursor, names = self.redis.scan(cursor, match=pattern, count=1000)
             if names:
                 self.redis.unlink(*names)
             if not cursor:

@@ -104,7 +104,10 @@ class DatabaseBackend(BaseBackend):
                         value=new,
                         version=F("version") + 1,
                         updated_at=now,
-                        expires_at=_expiry(now, ttl),
+                        # Without a ttl, a live value keeps its expiry (a closed page's).
+                        expires_at=F("expires_at")
+                        if ttl is None and not dead
+                        else _expiry(now, ttl),
                     )
                 if done and dead:  # keep the dead value for its on_expire callback
                     StateValue.objects.using(self.alias).create(

@@ -54,10 +54,16 @@ return v
 """
 
 # KEYS: key, index, grave. ARGV: text, ttl ms. Returns the previous live value.
+# Without a ttl, a live value keeps its expiry (a closed page's state stays due).
 SET = f"""{PRELUDE}
 local old = take(KEYS[1], KEYS[2], KEYS[3])
-redis.call('SET', KEYS[1], ARGV[1])
-track(KEYS[1], KEYS[2], tonumber(ARGV[2]))
+local ttl = tonumber(ARGV[2])
+if ttl == 0 and old then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+  track(KEYS[1], KEYS[2], ttl)
+end
 return old
 """
 
@@ -81,7 +87,8 @@ if not string.match(base, '^%-?%d+$') or string.len(base) > 18 then return false
 if v and not live then bury(KEYS[1], v, KEYS[2], KEYS[3]) end
 if not live then redis.call('SET', KEYS[1], base) end
 local new = redis.call('INCRBY', KEYS[1], ARGV[1])
-track(KEYS[1], KEYS[2], tonumber(ARGV[3]))
+local ttl = tonumber(ARGV[3])
+if ttl > 0 or not live then track(KEYS[1], KEYS[2], ttl) end
 return {{live, new}}
 """
 
