@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import io
+import multiprocessing
 import time
 import tracemalloc
 from datetime import timedelta
@@ -107,7 +107,7 @@ def test_cleanup_command_fails_with_a_clear_message(db, settings):
         },
     }
     with override_settings(STATEKIT={"BACKEND": "cache", "CACHE_ALIAS": "dead"}):
-        with pytest.raises(CommandError, match="statekit_cleanup failed.*'dead'"):
+        with pytest.raises(CommandError, match=r"statekit_cleanup failed.*'dead'"):
             call_command("statekit_cleanup")
 
 
