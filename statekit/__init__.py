@@ -2,14 +2,17 @@
 
 from statekit.browser import BrowserState
 from statekit.exceptions import BackendUnavailable, StateError, StateTypeError, ValueTooLarge
-from statekit.state import GlobalState, SessionState
+from statekit.resources import session_resource
+from statekit.state import GlobalState, PageState, SessionState
 
 __all__ = [
     "BackendUnavailable",
     "BrowserState",
     "GlobalState",
+    "PageState",
     "SessionState",
     "StateError",
     "StateTypeError",
     "ValueTooLarge",
+    "session_resource",
 ]

@@ -1,0 +1,165 @@
+"""Session resources: one object per session in this process, closed when it should be."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client, RequestFactory, override_settings
+from django.urls import path
+
+from statekit import session_resource
+from statekit.pages import close, new_page, verify
+from statekit.resources import drain, sweep
+from tests import lifecycle_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Model:
+    """Something that cannot be serialized: a lock and a counter."""
+
+    built = 0
+
+    def __init__(self) -> None:
+        Model.built += 1
+        self.lock = threading.Lock()
+        self.count = 0
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def request_for(session: SessionStore, page: str | None = None):
+    request = RequestFactory().get("/", headers={"X-Statekit-Page": page} if page else {})
+    request.session = session
+    return request
+
+
+def new_session() -> SessionStore:
+    session = SessionStore()
+    session.create()
+    return session
+
+
+def test_one_instance_per_session():
+    models = session_resource(Model)
+    alice, bob = new_session(), new_session()
+    first = models.get(request_for(alice))
+    assert models.get(request_for(alice)) is first
+    assert models.get(request_for(bob)) is not first
+    assert async_to_sync(models.aget)(request_for(alice)) is first
+
+
+def test_built_once_under_threads():
+    built = []
+
+    def slow():
+        time.sleep(0.05)
+        built.append(1)
+        return Model()
+
+    models = session_resource(slow)
+    session = new_session()
+    found = []
+    threads = [
+        threading.Thread(target=lambda: found.append(models.get(request_for(session))))
+        for _ in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 1 and len({id(obj) for obj in found}) == 1
+
+
+def test_closed_when_idle_for_ttl():
+    closed = []
+    models = session_resource(Model, ttl=0.2, on_close=closed.append)
+    session = new_session()
+    obj = models.get(request_for(session))
+    sweep()
+    drain()
+    assert closed == []
+    time.sleep(0.3)
+    sweep()
+    drain()
+    assert closed == [obj]
+    assert models.get(request_for(session)) is not obj  # a new one on next use
+
+
+def test_closed_when_the_session_ends_without_a_request():
+    models = session_resource(Model)
+    session = new_session()
+    obj = models.get(request_for(session))
+    session.delete()  # expiry or clearsessions
+    sweep()
+    drain()
+    assert obj.closed
+
+
+def test_closed_when_the_page_that_opened_it_closes():
+    models = session_resource(Model)
+    session = new_session()
+    page = new_page(request_for(session))
+    obj = models.get(request_for(session, page))
+    close(verify(session, page))
+    drain()
+    assert obj.closed and len(models) == 0
+
+
+def test_lru_bound_closes_what_it_evicts():
+    models = session_resource(Model, max_size=2)
+    sessions = [new_session() for _ in range(3)]
+    objs = [models.get(request_for(s)) for s in sessions]
+    drain()
+    assert [o.closed for o in objs] == [True, False, False]
+    assert len(models) == 2
+
+
+def test_factory_errors_propagate_and_are_retried():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first build fails")
+        return Model()
+
+    models = session_resource(flaky)
+    session = new_session()
+    with pytest.raises(RuntimeError):
+        models.get(request_for(session))
+    assert isinstance(models.get(request_for(session)), Model)
+
+
+counters = session_resource(Model)
+
+
+def count(request):
+    from django.http import JsonResponse
+
+    model = counters.get(request)
+    with model.lock:
+        model.count += 1
+    return JsonResponse({"count": model.count, "id": id(model)})
+
+
+urlpatterns = [path("count/", count), *lifecycle_app.urlpatterns]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_logout_closes_and_login_keeps_the_resource():
+    client = Client()
+    first = client.get("/count/").json()
+    client.post("/login/")  # cycle_key: same resource under the new key
+    assert client.get("/count/").json() == {"count": 2, "id": first["id"]}
+    model = next(e.obj for e in counters._entries.values() if id(e.obj) == first["id"])
+    client.post("/logout/")
+    drain()
+    assert model.closed
+    assert client.get("/count/").json()["count"] == 1
