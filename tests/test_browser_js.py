@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.core.signals import request_started
+from playwright.sync_api import expect
 
 from statekit.signals import browser_state_rejected
 from tests.browser import (  # noqa: F401  (fixtures: browser, page, playwright)
@@ -103,8 +104,6 @@ def rejections():
 def test_username_and_password_survive_a_reload_and_a_browser_restart(
     live_server, playwright, tmp_path
 ):
-    from playwright.sync_api import expect
-
     profile = tmp_path / "profile"
     context = persistent(playwright, profile)
     tab = context.pages[0]
@@ -138,8 +137,6 @@ def test_username_and_password_survive_a_reload_and_a_browser_restart(
 
 
 def test_two_tabs_stay_in_sync(live_server, browser):
-    from playwright.sync_api import expect
-
     context = browser.new_context()
     one, two = context.new_page(), context.new_page()
     errors = watch_errors(one) + watch_errors(two)
@@ -227,8 +224,6 @@ def test_an_encrypted_value_is_unreadable_in_local_storage(live_server, page, re
 
 
 def test_an_xss_payload_stored_as_a_value_renders_inert(live_server, page):
-    from playwright.sync_api import expect
-
     payload = '<img src=x onerror="window.pwned=1"></script><script>window.pwned=2</script>'
     # A page without CSP: only statekit's escaping stands between the value and the DOM.
     open_page(page, live_server, "/unprotected/")
@@ -242,7 +237,6 @@ def test_an_xss_payload_stored_as_a_value_renders_inert(live_server, page):
     page.wait_for_load_state()
     expect(page.locator("#theme-shown span")).to_have_text(payload)
     assert get(page, "test.theme") == payload
-    page.reload()
     open_page(page, live_server, "/unprotected/")
     expect(shown(page, "test.theme")).to_have_text(payload)
     assert page.evaluate("window.pwned") is None
@@ -250,8 +244,6 @@ def test_an_xss_payload_stored_as_a_value_renders_inert(live_server, page):
 
 
 def test_a_post_form_sends_the_state_and_its_writes_cross_a_redirect(live_server, page):
-    from playwright.sync_api import expect
-
     open_page(page, live_server, "/form/")
     js_set(page, "test.theme", "blue")
     page.fill("#theme", "dark")
@@ -269,9 +261,19 @@ def test_a_post_form_sends_the_state_and_its_writes_cross_a_redirect(live_server
     assert get(page, "test.theme") == "light"
 
 
-def test_htmx_requests_send_the_state_and_apply_writes(live_server, page):
-    from playwright.sync_api import expect
+def test_writes_after_the_page_rendered_or_before_a_redirect_arrive(live_server, page):
+    open_page(page, live_server, "/late/")  # Added to the page by the middleware.
+    expect(shown(page, "test.theme")).to_have_text("late")
+    assert get(page, "test.theme") == "late"
+    # A fetch answered by a redirect: the writes cross it in a cookie, then come back in the
+    # header of the response fetch() follows to.
+    sent = page.evaluate(WRITE, {"set": {"test.theme": "redirected"}, "then": "redirect"})
+    assert sent["test.theme"] == "redirected"
+    assert get(page, "test.theme") == "redirected"
+    assert [c["name"] for c in page.context.cookies()] == ["csrftoken"]
 
+
+def test_htmx_requests_send_the_state_and_apply_writes(live_server, page):
     open_page(page, live_server, "/htmx/")
     page.wait_for_function("() => window.htmx")
     js_set(page, "test.theme", "blue")
@@ -391,8 +393,6 @@ def test_a_full_local_storage_gives_a_clear_error_and_the_page_goes_on(live_serv
 
 def test_without_local_storage_the_page_works_with_defaults(live_server, browser):
     """A sandboxed page (opaque origin): localStorage throws on every access."""
-    from playwright.sync_api import expect
-
     tab = browser.new_page()
     errors = watch_errors(tab)
     open_page(tab, live_server, "/sandboxed/")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("sandboxed/", views.sandboxed, name="sandboxed"),
     path("echo/", views.echo, name="echo"),
     path("write/", views.write, name="write"),
+    path("late/", views.late, name="late"),
     path("form/", views.form, name="form"),
     path("unprotected/form/", views.unprotected_form, name="unprotected_form"),
     path("htmx/", views.htmx_page, name="htmx"),

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 from tests.browser_app.state import STATES, creds, theme
@@ -77,7 +78,17 @@ def write(request: HttpRequest) -> JsonResponse:
         STATES[name].set(request, value)
     for name in body.get("delete", []):
         STATES[name].delete(request)
+    if body.get("then") == "redirect":
+        return redirect("echo")
     return JsonResponse({"written": sorted([*body.get("set", {}), *body.get("delete", [])])})
+
+
+@strict_csp
+def late(request: HttpRequest) -> HttpResponse:
+    """A write made after the page rendered: the middleware adds it to the page."""
+    html = render_to_string("browser_app/values.html", {"names": SHOWN}, request=request)
+    theme.set(request, "late")
+    return HttpResponse(html)
 
 
 def unprotected_form(request: HttpRequest) -> HttpResponse:
