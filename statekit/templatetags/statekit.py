@@ -1,10 +1,11 @@
 """statekit's template tags: ``{% load statekit %}``.
 
 ``{% statekit_js %}``
-    Once per page, in ``<head>`` or before any script that uses ``statekit``: the
-    configuration as ``json_script`` (id ``statekit-config``) and the ``<script src>`` of
-    statekit.js, with ``nonce`` when the request has a ``csp_nonce`` (django-csp, Django's
-    CSP middleware). It also delivers the browser-state writes of the request to the page.
+    Once per page, in ``<head>``, before the scripts that use ``statekit`` or keep their own
+    reference to ``fetch`` (statekit.js wraps it; XMLHttpRequest, as htmx uses it, works in
+    any order). It renders the configuration as ``json_script`` (id ``statekit-config``) and
+    the ``<script src>`` of statekit.js, with ``nonce`` when the request has a ``csp_nonce``
+    (django-csp, Django's CSP middleware), and delivers the request's browser-state writes.
 
 ``{% statekit_value "name" %}``, ``{% statekit_value "name" key="field" %}``
     A ``<span data-statekit-value="name">`` showing the value of a BrowserState (or one key
