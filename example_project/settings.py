@@ -41,7 +41,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Delivers BrowserState writes with each response (below any GZipMiddleware).
-    "statekit.middleware.BrowserStateMiddleware",
+    "statekit.middleware.StatekitMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"

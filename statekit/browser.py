@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +35,6 @@ from statekit.state import Variable, _registry, declared
 
 logger = logging.getLogger("statekit.browser")
 
-_DECLARING_MODULES = {"statekit.state", __name__}
 
 
 def _positive_seconds(value: float | timedelta | None, what: str, name: str) -> float | None:
@@ -105,13 +103,6 @@ class BrowserState(Variable):
         self.max_age = _positive_seconds(max_age, "max_age", name)
         self._max_bytes = max_bytes
         super().__init__(name, default=default)
-
-    def _register(self) -> None:
-        frame = sys._getframe(1)
-        while frame.f_back is not None and frame.f_globals.get("__name__") in _DECLARING_MODULES:
-            frame = frame.f_back
-        self.declared_in = frame.f_globals.get("__name__", "?")
-        super()._register()
 
     def _signature(self) -> tuple[Any, ...]:
         return (*super()._signature(), self.signed, self.encrypted, self.max_age, self._max_bytes)
@@ -195,7 +186,7 @@ class BrowserState(Variable):
         if not ex.delivering:
             raise ImproperlyConfigured(
                 f"BrowserState {self.name!r} cannot be written: add "
-                "'statekit.middleware.BrowserStateMiddleware' to MIDDLEWARE."
+                "'statekit.middleware.StatekitMiddleware' to MIDDLEWARE."
             )
         ex.queue(self.name, entry)
         ex.texts[self.name] = text

@@ -92,6 +92,49 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 
 @register("statekit")
+def check_lifecycle(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Sessions and lifetimes: statekit.W001, statekit.E007, statekit.E008."""
+    from django.conf import settings
+
+    messages: list[CheckMessage] = []
+    middleware = "statekit.middleware.StatekitMiddleware"
+    if middleware not in settings.MIDDLEWARE:
+        messages.append(
+            Warning(
+                f"{middleware} is not in MIDDLEWARE: session state would be lost at login "
+                "(cycle_key), and BrowserState could not be written.",
+                hint=f"Add '{middleware}' to MIDDLEWARE, below SessionMiddleware.",
+                id="statekit.W001",
+            )
+        )
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
+        messages.append(
+            Error(
+                "SESSION_ENGINE is signed_cookies, whose session key changes with its content, "
+                "so session and page state would have no stable owner.",
+                hint='Set SESSION_ENGINE to "django.contrib.sessions.backends.db", "cache" '
+                'or "cached_db".',
+                id="statekit.E007",
+            )
+        )
+    try:
+        conf = get_settings()
+    except ImproperlyConfigured:
+        return messages  # Reported as statekit.E001 by check_settings.
+    for key in ("PAGE_CLOSED_TTL", "RESOURCE_SWEEP_SECONDS", "CACHE_TIMEOUT"):
+        value = conf[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            messages.append(
+                Error(
+                    f'STATEKIT["{key}"] = {value!r} is not a positive number of seconds.',
+                    hint=f'Set STATEKIT["{key}"] to a number of seconds, e.g. 60.',
+                    id="statekit.E008",
+                )
+            )
+    return messages
+
+
+@register("statekit")
 def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The BrowserState settings: statekit.E020 and statekit.E021."""
     try:

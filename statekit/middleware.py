@@ -2,7 +2,7 @@
 
 statekit.js sends the entries the page holds (see :mod:`statekit.browser`) as JSON with every
 same-origin fetch/XHR request, in the ``X-Statekit-Browser`` header, and with every same-origin
-POST form, in the ``_statekit_browser`` field. :class:`BrowserStateMiddleware` delivers the
+POST form, in the ``_statekit_browser`` field. :class:`StatekitMiddleware` delivers the
 writes a request queued (``BrowserState.set`` / ``delete``) with its response:
 
 - to a fetch/XHR from statekit.js: in the ``X-Statekit-Browser-Set`` response header;
@@ -35,6 +35,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.html import json_script
 
 from statekit.exceptions import StateTypeError
+from statekit.sessions import watch as watch_session
 from statekit.state import declared
 
 logger = logging.getLogger("statekit.browser")
@@ -163,6 +164,7 @@ def _ascii_json(value: Any) -> str:
 
 
 def _start(request: HttpRequest) -> None:
+    watch_session(request)
     ex = request._statekit_browser = BrowserExchange(request, delivering=True)
     if COOKIE not in request.COOKIES:
         return
@@ -249,11 +251,15 @@ def _finish(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBas
     return response
 
 
-class BrowserStateMiddleware:
-    """Delivers the browser-state writes of each request with its response.
+class StatekitMiddleware:
+    """statekit's per-request work, sync and async:
 
-    Put it below ``GZipMiddleware`` in MIDDLEWARE (it may add to HTML pages, which must not be
-    compressed yet). Sync and async.
+    - hooks the session so ``cycle_key`` (login) carries its state to the new key and
+      ``flush`` (logout) ends it (see :mod:`statekit.sessions`);
+    - delivers the browser-state writes of the request with its response.
+
+    Put it below ``SessionMiddleware`` and below ``GZipMiddleware`` in MIDDLEWARE (it may add
+    to HTML pages, which must not be compressed yet).
     """
 
     sync_capable = True

@@ -78,25 +78,3 @@ def watch(request: HttpRequest) -> None:
     session.cycle_key, session.acycle_key = hooked_cycle_key, hooked_acycle_key
     session.flush, session.aflush = hooked_flush, hooked_aflush
 
-
-def session_hooks(get_response):
-    from asgiref.sync import iscoroutinefunction
-    from django.utils.decorators import sync_and_async_middleware
-
-    @sync_and_async_middleware
-    def factory(get_response):
-        if iscoroutinefunction(get_response):
-
-            async def middleware(request):
-                watch(request)
-                return await get_response(request)
-
-        else:
-
-            def middleware(request):
-                watch(request)
-                return get_response(request)
-
-        return middleware
-
-    return factory(get_response)

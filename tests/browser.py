@@ -2,9 +2,10 @@
 
 In a test module (the fixtures are registered as ``playwright``, ``browser`` and ``page``)::
 
-    from tests.browser import chromium_marks, page_fixture  # noqa: F401  (fixtures)
+    from tests.browser import page_fixture  # noqa: F401  (fixtures)
+    from tests.conftest import needs
 
-    pytestmark = [*chromium_marks(), pytest.mark.urls("tests.browser_app.urls")]
+    pytestmark = [*needs("chromium"), pytest.mark.urls("tests.browser_app.urls")]
 
     def test_it(live_server, page):
         page.goto(live_server.url + "/values/")
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import CHROMIUM, missing, usable
+from tests.services import CHROMIUM
 
 ARGS = [
     "--no-sandbox",
@@ -33,14 +34,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-def chromium_marks() -> list[pytest.MarkDecorator]:
-    """The ``browser`` mark, and a skip when Chromium is missing (unless CI requires it)."""
-    marks = [pytest.mark.browser]
-    if not usable("chromium"):
-        marks.append(pytest.mark.skip(reason=missing("chromium") or "no Chromium"))
-    return marks
 
 
 def launch_options() -> dict[str, Any]:

@@ -33,7 +33,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "statekit.middleware.BrowserStateMiddleware",
+    "statekit.middleware.StatekitMiddleware",
 ]
 ROOT_URLCONF = "example_project.urls"
 TEMPLATES = [
@@ -51,8 +51,9 @@ TEMPLATES = [
 ]
 STATIC_URL = "static/"
 
-# The SQLite test database is a file, so the processes of the concurrency tests share it.
-_SQLITE_FILE = Path(tempfile.gettempdir()) / "statekit-tests.sqlite3"
+# The SQLite test database is a file, so the processes of the concurrency tests share it;
+# one per test run, so runs side by side do not meet.
+_SQLITE_FILE = Path(tempfile.gettempdir()) / f"statekit-tests-{os.getpid()}.sqlite3"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

@@ -18,14 +18,14 @@ from playwright.sync_api import expect
 from statekit.signals import browser_state_rejected
 from tests.browser import (  # noqa: F401  (fixtures: browser, page, playwright)
     browser_fixture,
-    chromium_marks,
     page_fixture,
     persistent,
     playwright_fixture,
     watch_errors,
 )
+from tests.conftest import needs
 
-pytestmark = [*chromium_marks(), pytest.mark.urls("tests.browser_app.urls")]
+pytestmark = [*needs("chromium"), pytest.mark.urls("tests.browser_app.urls")]
 
 FALSY = [0, "", False, None, [], {}]
 

@@ -1,7 +1,7 @@
 """BrowserState on the server: declaration, reading what the page sent, signing, encryption,
 limits, delivery of writes by the middleware, the template tags and the checks.
 
-Requests go through the real BrowserStateMiddleware around small views, as Django runs them;
+Requests go through the real StatekitMiddleware around small views, as Django runs them;
 statekit.js itself is tested in real Chromium (test_browser_js.py).
 """
 
@@ -32,7 +32,7 @@ from statekit.middleware import (
     HEADER,
     SET_HEADER,
     WRITES_ID,
-    BrowserStateMiddleware,
+    StatekitMiddleware,
 )
 from statekit.signals import browser_state_rejected
 from statekit.state import declared
@@ -50,7 +50,7 @@ def from_js(entries: dict[str, Any] | str | None = None, **extra: Any):
 
 
 def through(request, view) -> HttpResponse:
-    return BrowserStateMiddleware(view)(request)
+    return StatekitMiddleware(view)(request)
 
 
 def written(response: HttpResponse) -> dict[str, Any]:
@@ -198,7 +198,7 @@ def test_async_views(name):
         await state.aset(request, value + 1)
         return HttpResponse()
 
-    middleware = BrowserStateMiddleware(view)
+    middleware = StatekitMiddleware(view)
     response = async_to_sync(middleware)(from_js({name: {"v": 41, "t": 1}}))
     assert written(response)[name]["v"] == 42
 
@@ -207,7 +207,7 @@ def test_set_needs_the_middleware(name):
     state = BrowserState(name)
     request = rf.get("/")
     assert state.get(request) is None  # Reading works without it.
-    with pytest.raises(ImproperlyConfigured, match="BrowserStateMiddleware"):
+    with pytest.raises(ImproperlyConfigured, match="StatekitMiddleware"):
         state.set(request, 1)
 
 

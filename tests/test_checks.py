@@ -8,14 +8,21 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from statekit.checks import check_settings
+from statekit.checks import (
+    check_browser_settings,
+    check_lifecycle,
+    check_live_settings,
+    check_settings,
+)
+
+CHECKS = (check_settings, check_lifecycle, check_browser_settings, check_live_settings)
 
 REDIS = settings.CACHES["redis"]
 
 
 def ids(**overrides) -> list[str]:
     with override_settings(**overrides):
-        return [m.id for m in check_settings()]
+        return [m.id for check in CHECKS for m in check()]
 
 
 def test_default_configuration_is_clean():
@@ -87,3 +94,18 @@ def test_manage_py_check_fails_on_an_error():
     with override_settings(STATEKIT={"BACKEND": "cache"}):
         with pytest.raises(SystemCheckError, match=r"statekit\.E003"):
             call_command("check")
+
+
+def test_w001_middleware_missing(settings):
+    middleware = [m for m in settings.MIDDLEWARE if "statekit" not in m]
+    assert ids(MIDDLEWARE=middleware) == ["statekit.W001"]
+
+
+def test_e007_signed_cookie_sessions():
+    engine = "django.contrib.sessions.backends.signed_cookies"
+    assert ids(SESSION_ENGINE=engine) == ["statekit.E007"]
+
+
+@pytest.mark.parametrize("key", ["PAGE_CLOSED_TTL", "RESOURCE_SWEEP_SECONDS", "CACHE_TIMEOUT"])
+def test_e008_lifetimes_must_be_positive(key):
+    assert ids(STATEKIT={key: 0}) == ["statekit.E008"]
