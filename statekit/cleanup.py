@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from statekit.backends import StateKey, get_backend
-from statekit.backends.base import EXPIRED
+from statekit.backends.base import origin
 from statekit.codec import decode
 from statekit.sessions import alive
 from statekit.state import _registry
@@ -32,16 +32,9 @@ class Report:
     by_variable: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def _variable_of(key: StateKey) -> tuple[str, str]:
-    if key.scope == EXPIRED:  # "<scope>:<name>:<token>"
-        scope, _, rest = key.name.partition(":")
-        return scope, rest.rpartition(":")[0]
-    return key.scope, key.name
-
-
 def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
     for key, text in popped:
-        scope, name = _variable_of(key)
+        scope, name = origin(key)
         report.by_variable[scope, name] += 1
         callback = getattr(_registry.get((scope, name)), "on_expire", None)
         if callback is None:
@@ -64,7 +57,7 @@ def cleanup(*, batch_size: int = 1000, dry_run: bool = False) -> Report:
         for scope in SCOPES_OF_SESSIONS:
             for batch in backend.orphans(scope, alive, dry_run=True):
                 report.ended += len(batch)
-                report.by_variable.update(_variable_of(key) for key, _ in batch)
+                report.by_variable.update(origin(key) for key, _ in batch)
         return report
     # Until a batch comes back empty: a short batch may only mean that a concurrent
     # cleanup took some of the rows this one had selected.

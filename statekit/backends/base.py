@@ -8,6 +8,7 @@ previous stored text so the caller can tell whether the content changed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, NamedTuple
 
@@ -40,6 +41,34 @@ Alive = Callable[[set[str]], set[str]]
 def session_of(owner: str) -> str:
     """The session key behind a session or page owner."""
     return owner.partition(".")[0]
+
+
+def origin(key: StateKey) -> tuple[str, str]:
+    """The ``(scope, name)`` of the variable a stored value belongs to (also when buried)."""
+    if key.scope == EXPIRED:  # "<scope>:<name>:<token>"
+        scope, _, rest = key.name.partition(":")
+        return scope, rest.rpartition(":")[0]
+    return key.scope, key.name
+
+
+class Entry(NamedTuple):
+    """A stored value, as :meth:`BaseBackend.scan` finds it."""
+
+    key: StateKey
+    text: str
+    expires_at: datetime | None
+    expired: bool  # dead to readers (past its expiry, or buried), by the backend's clock
+    updated_at: datetime | None = None  # None where the backend does not keep it (cache)
+
+
+def matches(key: StateKey, scope: str | None, name: str | None, owner: str | None) -> bool:
+    """Whether ``key`` passes the filters of :meth:`BaseBackend.scan`."""
+    var_scope, var_name = origin(key)
+    return (
+        scope in (None, var_scope)
+        and name in (None, var_name)
+        and (not owner or key.owner == owner or key.owner.startswith(f"{owner}."))
+    )
 
 
 def add_to(name: str, text: str, amount: int | float | Decimal) -> str:
@@ -150,3 +179,33 @@ class BaseBackend:
 
     async def amove_owner(self, old: str, new: str) -> None:
         await sync_to_async(self.move_owner)(old, new)
+
+    # -- inspection (the admin and ``manage.py statekit``) ---------------------------------
+
+    def scan(
+        self,
+        scope: str | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        *,
+        expired: bool | None = False,
+    ) -> Iterator[Entry]:
+        """The stored values, batch by batch (memory stays bounded), in no set order.
+
+        ``scope`` and ``name`` select a variable's values, buried ones included (see
+        :func:`origin`); ``owner`` selects an owner and, for a session key, its pages too.
+        ``expired``: ``False`` live values only, ``True`` dead ones only, ``None`` both.
+        Reads never extend an expiry.
+        """
+        raise NotImplementedError("subclasses of BaseBackend must provide a scan() method")
+
+    def entry(self, key: StateKey) -> Entry | None:
+        """The stored value of ``key``, live or dead, as :meth:`scan` would find it."""
+        scope, name = origin(key)
+        found = self.scan(scope, name, key.owner or None, expired=None)
+        return next((entry for entry in found if entry.key == key), None)
+
+    def discard(self, key: StateKey) -> bool:
+        """Remove the stored value of ``key``, live or dead, at once: no on_expire, no
+        signal (``statekit.state`` sends those). Return whether there was one."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a discard() method")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,16 @@ from redis.exceptions import (
 )
 
 from statekit.backends import scripts as lua
-from statekit.backends.base import EXPIRED, Alive, BaseBackend, StateKey, Updater, session_of
+from statekit.backends.base import (
+    EXPIRED,
+    Alive,
+    BaseBackend,
+    Entry,
+    StateKey,
+    Updater,
+    matches,
+    session_of,
+)
 from statekit.backends.scripts import GRACE_MS
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
@@ -76,6 +86,15 @@ class RedisKeys:
 
 def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode()
+
+
+def _glob(text: str) -> str:
+    """``text`` as a literal in a Redis MATCH pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _when(due: float | None) -> datetime | None:
+    return None if due is None else datetime.fromtimestamp(due / 1000, tz=UTC)
 
 
 class CacheBackend(BaseBackend):
@@ -236,3 +255,96 @@ class CacheBackend(BaseBackend):
         return [
             (self.keys.parse(k), v.decode()) for k, v in zip(flat[::2], flat[1::2], strict=True)
         ]
+
+    # -- inspection (the admin and ``manage.py statekit``) ---------------------------------
+
+    def _patterns(
+        self, scope: str | None, name: str | None, owner: str | None, expired: bool | None
+    ) -> list[tuple[str, bool]]:
+        """MATCH patterns that narrow a scan (``scan`` checks each key exactly after), each
+        with whether to skip buried keys it finds (another pattern finds those)."""
+        prefix = _glob(self.keys.prefix)
+        s = _glob(scope) if scope else "*"
+        o = f"{_glob(owner)}*" if owner else "*"
+        n = _glob(name) if name else "*"
+        live = f"{prefix}:{s}:{o}:{n}"
+        if expired is False:  # buried values are dead: never wanted
+            return [(live, True)]
+        buried = f"{prefix}:{EXPIRED}:{o}:{s}:{n}:*"
+        return [(live, True), (buried, False)]
+
+    def _parsed(self, raw: bytes) -> StateKey | None:
+        """The key of a value, or None for the index and keys that are not values."""
+        text = raw.decode()
+        parts = text[len(self.keys.prefix) + 1 :].split(":", 2)
+        if len(parts) != 3 or parts[0] not in ("global", "session", "page", EXPIRED):
+            return None
+        return StateKey(*parts)
+
+    def _entries(self, found: list[tuple[bytes | str, StateKey]]) -> list[Entry]:
+        """The entries of ``found`` (Redis key, parsed key) that still exist, read in one
+        round trip: GET and ZSCORE per key, and TIME for Redis's clock."""
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.time()
+                for raw, _ in found:
+                    pipe.get(raw)
+                    pipe.zscore(self.index, raw)
+                (seconds, micros), *replies = pipe.execute()
+        except REDIS_DOWN as exc:
+            raise self._down(exc) from exc
+        now = seconds * 1000 + micros // 1000
+        entries = []
+        for (_, key), text, due in zip(found, replies[::2], replies[1::2], strict=True):
+            if text is None:  # deleted since it was found
+                continue
+            if key.scope == "global":  # never expires (get() ignores the index)
+                due = None
+            dead = key.scope == EXPIRED or (due is not None and due <= now)
+            entries.append(Entry(key, text.decode(), _when(due), dead))
+        return entries
+
+    def scan(
+        self,
+        scope: str | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        *,
+        expired: bool | None = False,
+    ) -> Iterator[Entry]:
+        # SCAN may return a key twice if Redis resizes its table meanwhile.
+        for pattern, skip_buried in self._patterns(scope, name, owner, expired):
+            cursor = 0
+            while True:
+                try:
+                    cursor, names = self.redis.scan(cursor, match=pattern, count=SCAN_BATCH)
+                except REDIS_DOWN as exc:
+                    raise self._down(exc) from exc
+                keys = [(raw, self._parsed(raw)) for raw in names]
+                found = [
+                    (raw, key)
+                    for raw, key in keys
+                    if key is not None
+                    and not (skip_buried and key.scope == EXPIRED)
+                    and matches(key, scope, name, owner)
+                ]
+                for entry in self._entries(found) if found else ():
+                    if expired is None or entry.expired == expired:
+                        yield entry
+                if not cursor:
+                    break
+
+    def entry(self, key: StateKey) -> Entry | None:
+        found = self._entries([(self.keys.key(key), key)])
+        return found[0] if found else None
+
+    def discard(self, key: StateKey) -> bool:
+        name = self.keys.key(key)
+        try:
+            with self.redis.pipeline() as pipe:  # MULTI: the value and its index entry
+                pipe.delete(name)
+                pipe.zrem(self.index, name)
+                deleted, _ = pipe.execute()
+        except REDIS_DOWN as exc:
+            raise self._down(exc) from exc
+        return bool(deleted)

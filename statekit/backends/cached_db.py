@@ -188,3 +188,10 @@ class CachedDatabaseBackend(DatabaseBackend):
                 self.redis.unlink(*names)
             if not cursor:
                 return
+
+    # -- inspection (the admin and ``manage.py statekit``); scan() reads the database ------
+
+    def discard(self, key: StateKey) -> bool:
+        found = super().discard(key)
+        self._invalidate_on_commit(key)
+        return found

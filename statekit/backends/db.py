@@ -7,6 +7,7 @@ on every database Django supports without holding locks across the caller's code
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -18,15 +19,28 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from statekit.backends.base import EXPIRED, Alive, BaseBackend, StateKey, Updater, session_of
+from statekit.backends.base import (
+    EXPIRED,
+    Alive,
+    BaseBackend,
+    Entry,
+    StateKey,
+    Updater,
+    session_of,
+)
 from statekit.conf import get_settings
 from statekit.models import StateValue
 
 OWNER_BATCH = 500
+SCAN_ROWS = 200  # rows per query of scan(): values may be up to MAX_VALUE_BYTES each
 
 
 def _live(now: datetime) -> Q:
     return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+def _dead(key: StateKey, expires_at: datetime | None, now: datetime) -> bool:
+    return key.scope == EXPIRED or (expires_at is not None and expires_at <= now)
 
 
 def _expiry(now: datetime, ttl: float | None) -> datetime | None:
@@ -187,3 +201,62 @@ class DatabaseBackend(BaseBackend):
         with transaction.atomic(using=self.alias), connection.cursor() as cursor:
             cursor.execute(sql, params)
             return [(StateKey(scope, owner, name), text) for scope, owner, name, text in cursor]
+
+    # -- inspection (the admin and ``manage.py statekit``) ---------------------------------
+
+    def selection(
+        self,
+        scope: str | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        expired: bool | None = False,
+        now: datetime | None = None,
+    ) -> Q:
+        """The rows :meth:`scan` selects, as a filter (the admin's list filters use it)."""
+        now = now or timezone.now()
+        found = Q()
+        if scope:
+            found &= Q(scope=scope) | Q(scope=EXPIRED, name__startswith=f"{scope}:")
+        if name:
+            buried = rf"^[a-z]+:{re.escape(name)}:[0-9a-f]+$"
+            found &= (Q(name=name) & ~Q(scope=EXPIRED)) | Q(scope=EXPIRED, name__regex=buried)
+        if owner:
+            found &= Q(owner=owner) | Q(owner__startswith=f"{owner}.")
+        if expired is False:
+            found &= _live(now) & ~Q(scope=EXPIRED)
+        elif expired:
+            found &= Q(expires_at__lte=now) | Q(scope=EXPIRED)
+        return found
+
+    def scan(
+        self,
+        scope: str | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        *,
+        expired: bool | None = False,
+    ) -> Iterator[Entry]:
+        now = timezone.now()
+        rows = StateValue.objects.using(self.alias).filter(
+            self.selection(scope, name, owner, expired, now)
+        )
+        fields = ("pk", "scope", "owner", "name", "value", "expires_at", "updated_at")
+        last = 0
+        while True:  # keyset pagination: each query is short, whatever the table's size
+            batch = list(rows.filter(pk__gt=last).order_by("pk").values_list(*fields)[:SCAN_ROWS])
+            for _, row_scope, row_owner, row_name, text, expires_at, updated_at in batch:
+                key = StateKey(row_scope, row_owner, row_name)
+                yield Entry(key, text, expires_at, _dead(key, expires_at, now), updated_at)
+            if len(batch) < SCAN_ROWS:
+                return
+            last = batch[-1][0]
+
+    def entry(self, key: StateKey) -> Entry | None:
+        found = self._rows(key).values_list("value", "expires_at", "updated_at")[:1]
+        if not found:
+            return None
+        text, expires_at, updated_at = found[0]
+        return Entry(key, text, expires_at, _dead(key, expires_at, timezone.now()), updated_at)
+
+    def discard(self, key: StateKey) -> bool:
+        return self._rows(key).delete()[0] > 0

@@ -1,0 +1,164 @@
+"""What the admin and ``manage.py statekit`` share: one way to find, read and change stored
+values from outside a request.
+
+Writes of declared variables go through their API (``set`` / ``delete``), so values are
+validated (JSON, ``MAX_VALUE_BYTES``), ``state_changed`` is sent and live clients see the
+change. A value whose variable is no longer declared, and a dead value, can only be removed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
+from django.core.exceptions import ValidationError
+from django.urls import get_resolver
+from django.utils import timezone
+
+from statekit.backends import StateKey, get_backend
+from statekit.backends.base import EXPIRED, Entry, session_of
+from statekit.codec import decode, encode
+from statekit.exceptions import StateError, StateTypeError
+from statekit.state import Variable, _registry
+
+#: The scopes of declared variables (a stored key may also have the scope "expired").
+SCOPES = ("global", "session", "page")
+#: Scopes whose values can expire, and so be expired at once.
+EXPIRING = ("session", "page")
+
+
+class NotDeclared(StateError, LookupError):
+    """No variable of that scope and name is declared (in the modules loaded so far)."""
+
+
+def load_declarations() -> None:
+    """Import the project's URLconf, as a server does when it starts serving, so that the
+    variables declared in modules the views import are known. A management command does not
+    load it otherwise; the admin runs in a request, where it is loaded already."""
+    get_resolver().url_patterns  # noqa: B018  (the property imports the URLconf)
+
+
+def key_text(key: StateKey) -> str:
+    """``"<scope>:<owner>:<name>"``: one string for a key (owners never hold a ':')."""
+    return ":".join(key)
+
+
+def parse_key(text: str) -> StateKey:
+    parts = text.split(":", 2)
+    if len(parts) != 3 or parts[0] not in (*SCOPES, EXPIRED):
+        raise StateTypeError(f"{text!r} is not a statekit key ('<scope>:<owner>:<name>').")
+    return StateKey(*parts)
+
+
+def variable_of(key: StateKey) -> Variable | None:
+    """The declared variable a key belongs to; None for a buried or undeclared value."""
+    return None if key.scope == EXPIRED else _registry.get((key.scope, key.name))
+
+
+def declared_variable(key: StateKey) -> Variable:
+    var = variable_of(key)
+    if var is None:
+        raise NotDeclared(
+            f"No {key.scope} state {key.name!r} is declared, so its values can be read and "
+            "deleted but not written. Declare it (in a module the project imports) first."
+        )
+    return var
+
+
+def size(text: str) -> int:
+    """The size of a stored value, in bytes (what ``MAX_VALUE_BYTES`` limits)."""
+    return len(text.encode())
+
+
+def pretty(text: str) -> str:
+    """Stored JSON text, indented for people (the text itself if it is not JSON)."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def parse(text: str, name: str) -> Any:
+    """The value that JSON ``text`` (statekit's encoding) holds for variable ``name``, once
+    it passed the checks a write makes: types and ``MAX_VALUE_BYTES``."""
+    try:
+        value = decode(text)
+    except (ValueError, KeyError, TypeError, ArithmeticError, IndexError) as exc:
+        raise StateTypeError(f"The value of {name!r} is not valid JSON: {exc}", name) from exc
+    encode(value, name)
+    return value
+
+
+def entry(key: StateKey) -> Entry | None:
+    """The stored value of ``key``, live or dead; its expiry is not extended."""
+    return get_backend().entry(key)
+
+
+def _owner(key: StateKey) -> tuple[str, ...]:
+    return () if key.scope == "global" else (key.owner,)
+
+
+def write(key: StateKey, value: Any) -> None:
+    """Store ``value`` through the declared variable (validation, signals, live updates)."""
+    var = declared_variable(key)
+    var.set(*_owner(key), value)
+
+
+def remove(key: StateKey) -> bool:
+    """Delete a value: a live one of a declared variable through its API (signals, live
+    updates); others (undeclared, dead or buried) from storage at once, without their
+    ``on_expire``. Return whether there was a value."""
+    backend = get_backend()
+    var = variable_of(key)
+    if var is not None and backend.get(key) is not None:
+        var.delete(*_owner(key))
+        return True
+    return backend.discard(key)
+
+
+def expire_now(key: StateKey) -> None:
+    """Make a session or page value expire now; the next cleanup runs its ``on_expire``."""
+    if key.scope not in EXPIRING:
+        raise StateTypeError(
+            f"{key.scope} state {key.name!r} never expires: delete it instead.", key.name
+        )
+    get_backend().expire(key, 0)
+
+
+def users_of(owners: Iterable[str]) -> dict[str, str]:
+    """``{session key: username}`` for the sessions behind ``owners`` that belong to a user.
+
+    One query for the sessions (database session engines; other engines load each session)
+    and one for the users, whatever the number of owners.
+    """
+    keys = {session_of(owner) for owner in owners if owner}
+    if not keys:
+        return {}
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    ids: dict[str, Any] = {}
+    if issubclass(store, DatabaseStore):
+        rows = store.get_model_class().objects.filter(
+            session_key__in=keys, expire_date__gt=timezone.now()
+        )
+        decoder = store()
+        for key, data in rows.values_list("session_key", "session_data"):
+            ids[key] = decoder.decode(data).get(SESSION_KEY)
+    else:
+        for key in keys:
+            ids[key] = store(key).load().get(SESSION_KEY)
+    user_model = get_user_model()
+    pks: dict[str, Any] = {}
+    for key, raw in ids.items():
+        if raw is None:
+            continue
+        try:
+            pks[key] = user_model._meta.pk.to_python(raw)
+        except ValidationError:
+            continue
+    users = user_model._default_manager.in_bulk(set(pks.values()))
+    return {key: users[pk].get_username() for key, pk in pks.items() if pk in users}
