@@ -36,7 +36,6 @@ from statekit.state import Variable, _registry, declared
 logger = logging.getLogger("statekit.browser")
 
 
-
 def _positive_seconds(value: float | timedelta | None, what: str, name: str) -> float | None:
     if value is None:
         return None

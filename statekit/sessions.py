@@ -77,4 +77,3 @@ def watch(request: HttpRequest) -> None:
 
     session.cycle_key, session.acycle_key = hooked_cycle_key, hooked_acycle_key
     session.flush, session.aflush = hooked_flush, hooked_aflush
-
