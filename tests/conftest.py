@@ -7,6 +7,7 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from statekit.backends import get_backend
+from statekit.signals import state_changed
 from tests.services import REQUIRED, missing, usable
 
 
@@ -72,3 +73,16 @@ def backend(request: pytest.FixtureRequest):
 def name() -> str:
     """A variable name no other test declares."""
     return f"v{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def state_changes():
+    """The ``state_changed`` signals sent during the test: (scope, name, owner, new)."""
+    seen = []
+
+    def record(sender, *, scope, name, owner, new, **kwargs):
+        seen.append((scope, name, owner, new))
+
+    state_changed.connect(record, dispatch_uid="tests.changes")
+    yield seen
+    state_changed.disconnect(dispatch_uid="tests.changes")

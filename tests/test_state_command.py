@@ -17,7 +17,6 @@ from django.test import override_settings
 from statekit import GlobalState, PageState, SessionState
 from statekit.backends import StateKey, get_backend
 from statekit.management.commands.statekit import Command
-from statekit.signals import state_changed
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 
@@ -28,26 +27,13 @@ def run(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def changes():
-    """The ``state_changed`` signals sent during the test: (scope, name, owner, new)."""
-    seen = []
-
-    def record(sender, *, scope, name, owner, new, **kwargs):
-        seen.append((scope, name, owner, new))
-
-    state_changed.connect(record, dispatch_uid="test_state_command")
-    yield seen
-    state_changed.disconnect(dispatch_uid="test_state_command")
-
-
-def test_set_get_delete_global(backend, name, changes):
+def test_set_get_delete_global(backend, name, state_changes):
     GlobalState(name, default=0)
     out, _ = run(
         "set", name, '{"a": [1, 2.5, null], "when": {"__sk__": "date", "v": "2024-05-01"}}'
     )
     assert "Set global state" in out
-    assert changes == [
+    assert state_changes == [
         ("global", name, None, {"a": [1, 2.5, None], "when": datetime(2024, 5, 1).date()})
     ]
     out, err = run("get", name)
@@ -55,20 +41,20 @@ def test_set_get_delete_global(backend, name, changes):
     assert err == ""
     out, _ = run("delete", name)
     assert out.startswith("Deleted")
-    assert changes[-1] == ("global", name, None, None)
+    assert state_changes[-1] == ("global", name, None, None)
     out, err = run("get", name)
     assert out.strip() == "0" and "default" in err
     assert run("delete", name)[0].startswith("Nothing stored")
 
 
-def test_session_and_page_values(backend, name, changes):
+def test_session_and_page_values(backend, name, state_changes):
     cart = SessionState(name, default=list, ttl=600)
     chat = PageState(name, default=list)
     page = f"sess1.{TOKEN}"
     run("set", name, '["apple"]', "--session", "sess1")
     run("set", name, '["hi"]', "--page", page)
     assert cart.get("sess1") == ["apple"] and chat.get(page) == ["hi"]
-    assert changes == [("session", name, "sess1", ["apple"]), ("page", name, page, ["hi"])]
+    assert state_changes == [("session", name, "sess1", ["apple"]), ("page", name, page, ["hi"])]
     assert json.loads(run("get", name, "--session", "sess1")[0]) == ["apple"]
     assert json.loads(run("get", name, "--page", page)[0]) == ["hi"]
     run("delete", name, "--page", page)
@@ -256,3 +242,24 @@ def test_stats(backend, name):
     table, _ = run("stats")
     assert table.splitlines()[0].split() == ["SCOPE", "VALUES", "BYTES", "EXPIRED", "EXPIRED_BYTES"]
     assert any(line.startswith(name) for line in table.splitlines())
+
+
+def test_buried_values_are_expired_values_of_their_variable(backend, name):
+    cart = SessionState(name, default=0, ttl=600)
+    cart.set("s1", 1)
+    run("expire", name, "--session", "s1")
+    time.sleep(0.01)
+    cart.set("s1", 2)  # over the dead value, which waits (buried) for its on_expire
+    rows = json.loads(run("list", "--json", "--status", "all", "--name", name)[0])
+    assert sorted((r["scope"], r["owner"], r["expired"]) for r in rows) == [
+        ("expired", "s1", True),
+        ("session", "s1", False),
+    ]
+    for filters in (["--scope", "session"], ["--owner", "s1"], ["--name", name]):
+        dead = json.loads(run("list", "--json", "--status", "expired", *filters)[0])
+        assert [r["scope"] for r in dead] == ["expired"]
+    assert json.loads(run("list", "--json", "--status", "expired", "--scope", "page")[0]) == []
+    data = json.loads(run("stats", "--json")[0])
+    (variable,) = [v for v in data["variables"] if v["name"] == name]
+    assert (variable["scope"], variable["values"], variable["expired"]) == ("session", 1, 1)
+    assert "Exported 1 value(s)" in run("export")[1]  # live values only

@@ -1,0 +1,305 @@
+"""The admin of stored state: list, search, filter, inspect, edit, delete and expire values.
+
+With the "db" and "cached_db" backends this is a ModelAdmin over ``StateValue`` rows. With a
+backend that keeps no rows ("cache"), the same admin pages list what the backend's
+``scan()`` finds instead (see :mod:`statekit.admin_scan`).
+
+Every write goes through statekit (:mod:`statekit.inspection`): an edit is validated like
+``set()``, sends ``state_changed`` and reaches live clients; each edit, deletion and expiry
+is recorded in the admin log. Values of the scopes in ``editable_scopes`` (global only, by
+default) can be edited; others are read-only, but can be deleted or expired.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Func, IntegerField, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from statekit.admin_scan import ScanAdminMixin
+from statekit.backends import StateKey, get_backend
+from statekit.backends.base import EXPIRED
+from statekit.cleanup import cleanup
+from statekit.exceptions import StateError
+from statekit.inspection import (
+    EXPIRING,
+    expire_now,
+    parse,
+    pretty,
+    remove,
+    users_of,
+    variable_of,
+    write,
+)
+from statekit.models import StateValue
+from statekit.state import declared
+
+
+class ByteLength(Func):
+    """The size of a text column in bytes (UTF-8), as ``MAX_VALUE_BYTES`` counts it."""
+
+    function = "OCTET_LENGTH"  # PostgreSQL, MySQL, MariaDB
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "LENGTH(CAST(%(expressions)s AS BLOB))"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_oracle(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, function="LENGTHB", **extra)
+
+
+def _canonical(text: Any) -> Any:
+    try:
+        return parse(str(text), "value")
+    except StateError:
+        return text
+
+
+class JSONTextField(forms.CharField):
+    """A value as pretty-printed JSON; changed only when the content is."""
+
+    widget = forms.Textarea(attrs={"rows": 20, "cols": 100, "spellcheck": "false"})
+
+    def prepare_value(self, value: Any) -> Any:
+        return pretty(value) if isinstance(value, str) else value
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return _canonical(initial) != _canonical(data)
+
+
+class StateValueForm(forms.ModelForm):
+    value = JSONTextField(
+        strip=False,
+        help_text="JSON, in statekit's encoding: dates, Decimals and UUIDs are tagged, as in "
+        '{"__sk__": "decimal", "v": "9.99"}. Saved through the variable: validated, '
+        "size-limited, and seen by state_changed receivers and live pages.",
+    )
+
+    class Meta:
+        model = StateValue
+        fields = ("value",)
+
+    def clean_value(self) -> str:
+        text = self.cleaned_data["value"]
+        try:
+            self.parsed = parse(text, self.instance.name)
+        except StateError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return text
+
+
+def key_of(obj: StateValue) -> StateKey:
+    return StateKey(obj.scope, obj.owner, obj.name)
+
+
+class VariableFilter(admin.SimpleListFilter):
+    title = "variable"
+    parameter_name = "variable"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(f"{v.scope}:{v.name}", f"{v.name} ({v.scope})") for v in declared()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        scope, _, name = (self.value() or "").partition(":")
+        if not name:
+            return queryset
+        return queryset.filter(get_backend().selection(scope, name, expired=None))
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("live", "live"), ("expired", "expired (awaiting cleanup)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() not in ("live", "expired"):
+            return queryset
+        return queryset.filter(get_backend().selection(expired=self.value() == "expired"))
+
+
+class StateChangeList(ChangeList):
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        # The list shows sizes, not values: spare loading up to MAX_VALUE_BYTES per row.
+        return super().get_queryset(request, exclude_parameters).defer("value")
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        users = users_of(obj.owner for obj in self.result_list)  # one batch per page
+        for obj in self.result_list:
+            obj.user = users.get(obj.owner.partition(".")[0], "")
+
+
+@admin.register(StateValue)
+class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
+    #: Scopes whose values the admin may edit; subclass and re-register to change it.
+    editable_scopes: tuple[str, ...] = ("global",)
+
+    form = StateValueForm
+    list_display = ("name", "scope", "owner_display", "user", "size", "updated_at", "expires")
+    list_filter = ("scope", VariableFilter, StatusFilter)
+    search_fields = ("name", "owner")
+    ordering = ("scope", "name", "owner")
+    list_per_page = 100
+    actions = ("delete_selected", "expire_selected", "purge_expired")
+    info_fields = ("name", "scope", "owner", "user", "size", "updated_at", "expires")
+
+    # -- rows --------------------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request).annotate(bytes=ByteLength("value"))
+        backend = get_backend()
+        return queryset.using(backend.alias) if backend.uses_database else queryset
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
+        return StateChangeList
+
+    @admin.display(description="owner", ordering="owner")
+    def owner_display(self, obj: StateValue) -> str:
+        """The owner, shortened: session keys and page tokens are long (in full: title)."""
+        if not obj.owner:
+            return "—"
+        short = ".".join(
+            f"{part[:8]}…" if len(part) > 10 else part for part in obj.owner.split(".")
+        )
+        return format_html('<span title="{}">{}</span>', obj.owner, short)
+
+    @admin.display(description="user")
+    def user(self, obj: StateValue) -> str:
+        if not hasattr(obj, "user"):  # a change page: one row, one lookup
+            obj.user = users_of([obj.owner]).get(obj.owner.partition(".")[0], "")
+        return obj.user or "—"
+
+    @admin.display(description="bytes", ordering="bytes")
+    def size(self, obj: StateValue) -> int:
+        return obj.bytes
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: StateValue) -> str:
+        if obj.scope == EXPIRED:
+            return "expired (awaiting cleanup)"
+        if obj.expires_at is None:
+            return "never"
+        when = display_for_value(obj.expires_at, "")
+        return f"{when} (expired)" if self.dead(obj) else when
+
+    @admin.display(description="value")
+    def pretty_value(self, obj: StateValue) -> str:
+        return format_html('<pre style="margin: 0">{}</pre>', pretty(obj.value))
+
+    @staticmethod
+    def dead(obj: StateValue) -> bool:
+        if hasattr(obj, "expired"):  # a scanned value, judged by the backend's clock
+            return obj.expired
+        return obj.scope == EXPIRED or (
+            obj.expires_at is not None and obj.expires_at <= timezone.now()
+        )
+
+    # -- permissions: no adding (variables are declared in code), edits where allowed ----
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def editable(self, obj: StateValue) -> bool:
+        return (
+            obj.scope in self.editable_scopes
+            and variable_of(key_of(obj)) is not None
+            and not self.dead(obj)
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: StateValue | None = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or self.editable(obj))
+
+    def get_fields(self, request: HttpRequest, obj: StateValue | None = None) -> list[str]:
+        editable = obj is not None and self.has_change_permission(request, obj)
+        return [*self.info_fields, "value" if editable else "pretty_value"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: StateValue | None = None) -> tuple:
+        return (*self.info_fields, "pretty_value")
+
+    # -- writes, through statekit --------------------------------------------------------
+
+    def save_model(self, request: HttpRequest, obj: StateValue, form: Any, change: bool) -> None:
+        write(key_of(obj), form.parsed)
+
+    def delete_model(self, request: HttpRequest, obj: StateValue) -> None:
+        remove(key_of(obj))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset.defer("value"):
+            remove(key_of(obj))
+
+    @admin.action(description="Expire selected values now", permissions=["change"])
+    def expire_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.expire_objects(request, list(queryset.defer("value")))
+
+    def expire_objects(self, request: HttpRequest, objs: list[StateValue]) -> None:
+        done = [obj for obj in objs if obj.scope in EXPIRING and not self.dead(obj)]
+        for obj in done:
+            expire_now(key_of(obj))
+            self.log_change(request, obj, "Expired now.")
+        if done:
+            self.message_user(
+                request,
+                f"{len(done)} value(s) expired; the next cleanup ('Purge expired values', or "
+                "statekit_cleanup) runs their on_expire callbacks.",
+                messages.SUCCESS,
+            )
+        if len(done) < len(objs):
+            self.message_user(
+                request,
+                f"{len(objs) - len(done)} value(s) left as they were: global state never "
+                "expires (delete it instead), and expired values are expired already.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Purge all expired values (runs on_expire)", permissions=["change"])
+    def purge_expired(self, request: HttpRequest, queryset: Any) -> None:
+        self.purge(request)
+
+    def purge(self, request: HttpRequest) -> None:
+        report = cleanup()
+        self.message_user(
+            request,
+            f"Purged {report.expired} expired value(s) and {report.ended} value(s) of ended "
+            f"sessions; ran {report.callbacks} on_expire callback(s).",
+            messages.WARNING if report.failures else messages.SUCCESS,
+        )
+        if report.failures:
+            self.message_user(
+                request,
+                f"{report.failures} on_expire callback(s) raised; see the 'statekit' log.",
+                messages.ERROR,
+            )
+
+    # -- the backend keeps no rows: the same pages over scan() -------------------------------
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if not get_backend().uses_database:
+            return self.scan_changelist(request)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if not get_backend().uses_database:
+            return self.scan_change(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        if not get_backend().uses_database:
+            return self.scan_delete(request, [object_id])
+        return super().delete_view(request, object_id, extra_context)
