@@ -137,7 +137,7 @@ class StateChangeList(ChangeList):
         self.result_list = list(self.result_list)
         users = users_of(obj.owner for obj in self.result_list)  # one batch per page
         for obj in self.result_list:
-            obj.user = users.get(obj.owner.partition(".")[0], "")
+            obj.user = users.get(obj.owner, "")
 
 
 @admin.register(StateValue)
@@ -177,7 +177,7 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     @admin.display(description="user")
     def user(self, obj: StateValue) -> str:
         if not hasattr(obj, "user"):  # a change page: one row, one lookup
-            obj.user = users_of([obj.owner]).get(obj.owner.partition(".")[0], "")
+            obj.user = users_of([obj.owner]).get(obj.owner, "")
         return obj.user or "—"
 
     @admin.display(description="bytes", ordering="bytes")
@@ -195,7 +195,7 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="value")
     def pretty_value(self, obj: StateValue) -> str:
-        return format_html('<pre style="margin: 0">{}</pre>', pretty(obj.value))
+        return format_html("<pre>{}</pre>", pretty(obj.value))
 
     @staticmethod
     def dead(obj: StateValue) -> bool:

@@ -24,7 +24,16 @@ from django.urls import reverse
 from statekit.backends import get_backend
 from statekit.backends.base import Entry
 from statekit.exceptions import BackendUnavailable, StateError
-from statekit.inspection import SCOPES, entry, key_text, parse_key, remove, users_of, write
+from statekit.inspection import (
+    SCOPES,
+    entry,
+    key_text,
+    parse_key,
+    remove,
+    size,
+    users_of,
+    write,
+)
 from statekit.models import StateValue
 from statekit.state import declared
 
@@ -45,7 +54,7 @@ def row(found: Entry) -> StateValue:
         updated_at=found.updated_at,
         expires_at=found.expires_at,
     )
-    obj.bytes = len(found.text.encode())
+    obj.bytes = size(found.text)
     obj.expired = found.expired  # by the backend's clock (Redis's)
     return obj
 
@@ -53,7 +62,7 @@ def row(found: Entry) -> StateValue:
 def _with_users(objs: list[StateValue]) -> list[StateValue]:
     users = users_of(obj.owner for obj in objs)
     for obj in objs:
-        obj.user = users.get(obj.owner.partition(".")[0], "")
+        obj.user = users.get(obj.owner, "")
     return objs
 
 
@@ -61,9 +70,12 @@ class ScanAdminMixin:
     """Mixed into ``StateValueAdmin``; uses its display methods, permissions and actions."""
 
     def _url(self, view: str, *args: Any) -> str:
-        return reverse(f"admin:statekit_statevalue_{view}", args=args)
+        site, opts = self.admin_site.name, self.opts
+        name = f"{site}:{opts.app_label}_{opts.model_name}_{view}"
+        return reverse(name, args=args, current_app=site)
 
     def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        request.current_app = self.admin_site.name
         return {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -72,7 +84,7 @@ class ScanAdminMixin:
             **extra,
         }
 
-    def _entries(self, request: HttpRequest, ids: list[str]) -> list[Entry]:
+    def _entries(self, ids: list[str]) -> list[Entry]:
         try:
             keys = [parse_key(unquote(object_id)) for object_id in ids]
         except StateError as exc:
@@ -225,15 +237,13 @@ class ScanAdminMixin:
         elif action == "delete_selected":
             return self.scan_delete(request, selected)
         else:
-            self.expire_objects(request, [row(e) for e in self._entries(request, selected)])
+            self.expire_objects(request, [row(e) for e in self._entries(selected)])
         return HttpResponseRedirect(request.get_full_path())
 
     # -- one value ---------------------------------------------------------------------
 
     def scan_change(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        from statekit.admin import StateValueForm
-
-        found = self._entries(request, [object_id])
+        found = self._entries([object_id])
         if not found:
             if not self.has_view_or_change_permission(request):
                 raise PermissionDenied
@@ -249,14 +259,14 @@ class ScanAdminMixin:
         if request.method == "POST":
             if not can_change:
                 raise PermissionDenied
-            form = StateValueForm(request.POST, instance=obj)
+            form = self.form(request.POST, instance=obj)
             if form.is_valid():
                 write(found[0].key, form.parsed)
                 self.log_change(request, obj, self.construct_change_message(request, form, None))
                 self.message_user(request, f"The state value “{obj}” was changed.")
                 return HttpResponseRedirect(self._url("changelist"))
         elif can_change:
-            form = StateValueForm(instance=obj)
+            form = self.form(instance=obj)
         info = [
             ("name", obj.name),
             ("scope", obj.scope),
@@ -282,7 +292,7 @@ class ScanAdminMixin:
     def scan_delete(self, request: HttpRequest, ids: list[str]) -> HttpResponse:
         if not self.has_delete_permission(request):
             raise PermissionDenied
-        found = self._entries(request, ids)
+        found = self._entries(ids)
         if request.method == "POST" and request.POST.get("post") == "yes":
             objs = [row(e) for e in found]
             if objs:

@@ -132,12 +132,13 @@ def expire_now(key: StateKey) -> None:
 
 
 def users_of(owners: Iterable[str]) -> dict[str, str]:
-    """``{session key: username}`` for the sessions behind ``owners`` that belong to a user.
+    """``{owner: username}`` for the owners whose session belongs to a user.
 
     One query for the sessions (database session engines; other engines load each session)
     and one for the users, whatever the number of owners.
     """
-    keys = {session_of(owner) for owner in owners if owner}
+    owners = {owner for owner in owners if owner}
+    keys = {session_of(owner) for owner in owners}
     if not keys:
         return {}
     store = import_module(settings.SESSION_ENGINE).SessionStore
@@ -162,4 +163,5 @@ def users_of(owners: Iterable[str]) -> dict[str, str]:
         except ValidationError:
             continue
     users = user_model._default_manager.in_bulk(set(pks.values()))
-    return {key: users[pk].get_username() for key, pk in pks.items() if pk in users}
+    names = {key: users[pk].get_username() for key, pk in pks.items() if pk in users}
+    return {owner: names[session_of(owner)] for owner in owners if session_of(owner) in names}

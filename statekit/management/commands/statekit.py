@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from contextlib import nullcontext
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -110,11 +110,11 @@ class Command(BaseCommand):
             "--json", action="store_true", dest="as_json", help="A JSON array, not a table."
         )
 
-        key(sub := commands.add_parser("get", help="Print a value as JSON (or its default)."))
+        key(commands.add_parser("get", help="Print a value as JSON (or its default)."))
         key(sub := commands.add_parser("set", help="Store a value, given as JSON."))
         sub.add_argument("text", metavar="JSON", help="The value in JSON ('-': stdin).")
         key(commands.add_parser("delete", help="Delete a value."))
-        key(sub := commands.add_parser("expire", help="Expire a session or page value now."))
+        key(commands.add_parser("expire", help="Expire a session or page value now."))
 
         sub = commands.add_parser("export", help="Write live values as JSON lines.")
         filters(sub)
@@ -131,7 +131,7 @@ class Command(BaseCommand):
         load_declarations()
         try:
             getattr(self, f"do_{command}")(**options)
-        except (StateError, DatabaseError, OSError) as exc:
+        except (StateError, DatabaseError, OSError, UnicodeError) as exc:
             raise CommandError(f"statekit {command}: {exc}") from exc
 
     def _key(self, name: str, session: str | None, page: str | None, **options: Any) -> StateKey:
@@ -184,8 +184,12 @@ class Command(BaseCommand):
         as_json: bool,
         **options: Any,
     ) -> None:
+        if limit is not None and limit < 0:
+            raise CommandError("--limit must be 0 or more.")
         found = get_backend().scan(scope, name, owner, expired=STATUSES[status])
-        found = islice(found, limit) if limit is not None else found
+        found = iter(islice(found, limit) if limit is not None else found)
+        first = next(found, None)  # a failing backend fails before any output
+        found = chain([first], found) if first is not None else iter(())
         if as_json:
             self._list_json(found)
             return
