@@ -38,8 +38,9 @@ class NotDeclared(StateError, LookupError):
 
 def load_declarations() -> None:
     """Import the project's URLconf, as a server does when it starts serving, so that the
-    variables declared in modules the views import are known. A management command does not
-    load it otherwise; the admin runs in a request, where it is loaded already."""
+    variables declared outside an app's ``state.py`` (autodiscovered at start-up), in modules
+    the views import, are known. A management command does not load it otherwise; the admin
+    runs in a request, where it is loaded already."""
     if getattr(settings, "ROOT_URLCONF", None):
         get_resolver().url_patterns  # noqa: B018  (the property imports the URLconf)
 

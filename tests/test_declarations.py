@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
+import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -68,3 +71,14 @@ def test_public_is_part_of_the_declaration(name):
     assert GlobalState(name, default=0, public=True).public
     with pytest.raises(ImproperlyConfigured):
         GlobalState(name, default=0)
+
+
+def test_apps_state_modules_are_discovered_at_start_up():
+    code = (
+        "import django; django.setup();"
+        "from statekit.state import declared; print(sorted(v.name for v in declared()))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "'visitors'" in out.stdout  # declared in example_project/demo/state.py

@@ -7,6 +7,7 @@ from django.db import DatabaseError
 
 from statekit.cleanup import cleanup
 from statekit.exceptions import StateError
+from statekit.inspection import load_declarations
 
 
 class Command(BaseCommand):
@@ -26,6 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, dry_run: bool, batch_size: int, **options: Any) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        load_declarations()  # their on_expire callbacks must be known
         try:
             report = cleanup(batch_size=batch_size, dry_run=dry_run)
         except (DatabaseError, StateError) as exc:
