@@ -31,21 +31,9 @@ from statekit.conf import get_settings
 from statekit.exceptions import ValueTooLarge
 from statekit.middleware import FIELD, HEADER, SET_HEADER, WRITES_ID, Entry, exchange
 from statekit.signals import browser_state_rejected
-from statekit.state import Variable, _registry, declared
+from statekit.state import Variable, _registry, declared, positive_seconds
 
 logger = logging.getLogger("statekit.browser")
-
-
-def _positive_seconds(value: float | timedelta | None, what: str, name: str) -> float | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
-        raise ImproperlyConfigured(
-            f"{what} of BrowserState {name!r} must be a positive number of seconds or a "
-            f"timedelta, not {value!r}."
-        )
-    return float(seconds)
 
 
 def get_browser_state(name: str) -> BrowserState:
@@ -99,7 +87,7 @@ class BrowserState(Variable):
             sealing.require_cryptography(name)
         self.signed = bool(signed)
         self.encrypted = bool(encrypted)
-        self.max_age = _positive_seconds(max_age, "max_age", name)
+        self.max_age = positive_seconds(max_age, f"max_age of BrowserState {name!r}")
         self._max_bytes = max_bytes
         super().__init__(name, default=default)
 

@@ -33,6 +33,7 @@ from django.db import connections
 from django.http import HttpRequest
 
 from statekit.conf import get_settings
+from statekit.state import positive_seconds
 
 logger = logging.getLogger("statekit")
 
@@ -67,11 +68,8 @@ class SessionResource:
             raise ImproperlyConfigured("session_resource() needs a callable factory and on_close.")
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
             raise ImproperlyConfigured(f"max_size must be a positive integer, not {max_size!r}.")
-        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
-        if seconds is not None and (isinstance(seconds, bool) or seconds <= 0):
-            raise ImproperlyConfigured(f"ttl must be a positive number of seconds, not {ttl!r}.")
         self.factory = factory
-        self.ttl = seconds
+        self.ttl = positive_seconds(ttl, "ttl of session_resource()")
         self.on_close = on_close
         self.max_size = max_size
         self._entries: OrderedDict[str, _Entry] = OrderedDict()

@@ -38,13 +38,14 @@ def declared(scope: str | None = None) -> list[Variable]:
     return sorted(found, key=lambda v: (v.scope, v.name))
 
 
-def _seconds(ttl: float | timedelta | None, name: str) -> float | None:
-    if ttl is None:
+def positive_seconds(value: float | timedelta | None, what: str) -> float | None:
+    """``value`` (seconds or a timedelta, or None) as float seconds; ``what`` names it."""
+    if value is None:
         return None
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
         raise ImproperlyConfigured(
-            f"ttl of {name!r} must be a positive number of seconds or a timedelta, not {ttl!r}."
+            f"{what} must be a positive number of seconds or a timedelta, not {value!r}."
         )
     return float(seconds)
 
@@ -77,7 +78,7 @@ class Variable:
                 "digits, '_', '.', ':' or '-'."
             )
         self.name = name
-        self.ttl = _seconds(ttl, name)
+        self.ttl = positive_seconds(ttl, f"ttl of {name!r}")
         self._factory: Callable[[], Any] | None = default if callable(default) else None
         self._default_text = None if callable(default) else dumps(default, name)
         self.declared_in = _caller_module()
