@@ -26,6 +26,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.dispatch import receiver
+from django.urls import get_script_prefix
 
 from statekit.conf import get_settings
 from statekit.signals import state_changed
@@ -61,6 +62,11 @@ def watchable(variable: Any) -> bool:
 def channel_layer() -> BaseChannelLayer | None:
     """The configured channel layer, or None when live updates are off."""
     return get_channel_layer(get_settings()["CHANNEL_LAYER"])
+
+
+def live_config() -> dict[str, Any]:
+    """What statekit.js needs to watch state (``{% statekit_js %}`` puts it in the page)."""
+    return {"path": get_script_prefix().rstrip("/") + get_settings()["WS_PATH"]}
 
 
 async def current_json(variable: Any, owner: str | None) -> str:

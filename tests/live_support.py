@@ -7,9 +7,18 @@ through ``sync_to_async`` runs in the test's thread, on the test's database conn
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -97,3 +106,128 @@ def fresh_layer(backend: str = "channels.layers.InMemoryChannelLayer", **config:
     conf = {"default": {"BACKEND": backend, "CONFIG": config}}
     with override_settings(CHANNEL_LAYERS=conf):
         yield get_channel_layer()
+
+
+# -- server processes ------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment of a process of the live tests: tests/live_server_settings.py on this
+    test's database (the SQLite file), plus ``extra`` (e.g. the channels-redis prefix)."""
+    from django.db import connection
+
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.live_server_settings",
+        "STATEKIT_TEST_DB": str(connection.settings_dict["NAME"]),
+        "PYTHONPATH": os.pathsep.join(path),
+        **extra,
+    }
+
+
+class Server:
+    """A daphne process serving the example project with websockets (tests/live_asgi.py)."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.env = env
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log: Any = None
+
+    def start(self) -> Server:
+        self.log = tempfile.TemporaryFile()  # its output, shown when it does not start
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, "tests.live_asgi:application"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait(self, timeout: float = 30) -> Server:
+        """Until it serves statekit.js; fails with its output if it died or did not start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                break
+            try:
+                with urlopen(f"{self.url}/static/statekit/statekit.js", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.log.seek(0)
+        output = self.log.read().decode(errors="replace")
+        raise AssertionError(f"daphne on port {self.port} did not start:\n{output}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def __enter__(self) -> Server:
+        try:
+            return self.start().wait()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+def visit(url: str) -> int:
+    """Load the visitor counter page (a visit, counted) and return the number it shows."""
+    with urlopen(url + "/", timeout=10) as response:
+        page = response.read().decode()
+    found = re.search(r'id="visitors">(\d+)<', page)
+    assert found, page
+    return int(found.group(1))
+
+
+def run_command(env: dict[str, str], code: str) -> None:
+    """Run ``code`` in ``manage.py shell``: a management command, another process."""
+    command = [sys.executable, "manage.py", "shell", "-c", code]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+
+
+#: In a page: watch "visitors" too, keep what arrives in window.seen as [value, source], and
+#: resolve with the first value (the watch is then in place on the server).
+WATCH_VISITORS = """() => new Promise((resolve) => {
+  window.seen = [];
+  statekit.watch("visitors", (value, info) => {
+    window.seen.push([value, info.source]);
+    if (info.source === "value") resolve(value);
+  });
+})"""
+
+
+def seen(page: Any, value: int, source: str = "change", timeout: float = 10_000) -> None:
+    """Wait until ``page`` received ``value`` from its watch of "visitors", as ``source``."""
+    page.wait_for_function(
+        "([v, s]) => window.seen.some(([value, source]) => value === v && source === s)",
+        arg=[value, source],
+        timeout=timeout,
+    )

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from tests.services import POSTGRES, REDIS_DB, REDIS_HOST, REDIS_PORT, usable
 
-CHANNELS_REDIS_DB = 10  # the channels-redis layer of the multi-process live tests
-
 SECRET_KEY = "statekit-tests"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -85,17 +83,7 @@ CACHES = {
 
 STATEKIT = {"BACKEND": "db"}
 
-# Live state (Channels): the in-memory layer, unless a test starts server processes that
-# share a channels-redis layer under the prefix it passes in STATEKIT_TEST_CHANNELS_PREFIX.
+# Live state (Channels): the in-memory layer. The server processes of the live tests run on
+# tests/live_server_settings.py, which shares this run's database and a channels-redis layer.
 ASGI_APPLICATION = "example_project.asgi.application"
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-if os.environ.get("STATEKIT_TEST_CHANNELS_PREFIX"):
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}"],
-                "prefix": os.environ["STATEKIT_TEST_CHANNELS_PREFIX"],
-            },
-        }
-    }

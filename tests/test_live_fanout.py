@@ -17,6 +17,7 @@ from django.test import override_settings
 from statekit import GlobalState, SessionState
 from statekit.live import group_name
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
+from tests.live_server_settings import CHANNELS_REDIS_DB
 from tests.live_support import (
     connected,
     fresh_layer,
@@ -26,7 +27,6 @@ from tests.live_support import (
     watch,
 )
 from tests.services import REDIS_HOST, REDIS_PORT
-from tests.settings import CHANNELS_REDIS_DB
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

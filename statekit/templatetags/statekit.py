@@ -25,6 +25,7 @@ from django.utils.safestring import SafeString
 
 from statekit.browser import get_browser_state, page_config
 from statekit.codec import dumps
+from statekit.live import live_config
 from statekit.middleware import exchange
 
 register = template.Library()
@@ -39,6 +40,7 @@ def statekit_js(context: template.Context) -> SafeString:
     if ex is not None and ex.page:
         return SafeString("")
     config = {"browser": page_config(ex.take_for_page() if ex is not None else {})}
+    config["live"] = live_config()  # statekit.watch: where the websocket is
     nonce = getattr(request, "csp_nonce", None)
     return json_script(config, "statekit-config") + format_html(
         '<script src="{}"{}></script>',

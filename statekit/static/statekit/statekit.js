@@ -9,8 +9,10 @@
  *   3. exchange  sends the browser state with same-origin fetch, XHR (htmx) and POST forms,
  *                and applies the writes the server sends back
  *   4. render    keeps the elements of {% statekit_value %} equal to the state
- *   5. start     applies the writes that came with the page
- * A new section (e.g. statekit.watch, live updates) goes before "start", on the same pattern:
+ *   5. live      statekit.watch: server state (global, session, page) kept live over a
+ *                websocket (statekit/consumers.py), reconnecting with backoff
+ *   6. start     applies the writes that came with the page
+ * A new section goes before "start", on the same pattern:
  * its config under statekit.config.<section>, its API under statekit.<section>.
  */
 (() => {
@@ -447,7 +449,177 @@
   });
   statekit.browser.render = render;
 
-  // ---- 5. start -------------------------------------------------------------------------
+  // ---- 5. live: statekit.watch, server state over a websocket (statekit/consumers.py) ----
+  //
+  // One websocket per page, opened by the first watch at config.live.path. Each watch is
+  // sent as {"type": "watch", "id", "name", "scope"[, "page"]}; the server answers with
+  // {"type": "value"} (the current value) and then {"type": "change"} after every change.
+  // When the socket drops, it reconnects with exponential backoff (0.5 s doubling up to 30 s,
+  // with jitter) and sends every watch again: the server's "value" answers resync the page.
+
+  const L = Object.assign({ path: "/ws/statekit/" }, config.live);
+  const SCOPES = ["global", "session", "page"];
+  const watches = new Map(); // id -> {id, name, scope, page, callback, onError, last}
+  let socket = null;
+  let attempt = 0; // reconnections since the last successful open
+  let timer = null;
+  let lastId = 0;
+
+  function liveURL() {
+    const url = new URL(L.path, window.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.href;
+  }
+
+  function sendWatch(w) {
+    const frame = { type: "watch", id: w.id, name: w.name, scope: w.scope };
+    if (w.page !== undefined) frame.page = w.page;
+    socket.send(JSON.stringify(frame));
+  }
+
+  function deliver(w, value, source) {
+    const text = JSON.stringify(value);
+    if (w.last === text) return; // a resync or a repeat that changes nothing
+    w.last = text;
+    try {
+      w.callback(value, { name: w.name, scope: w.scope, source });
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  function failed(w, frame) {
+    const error = new StatekitError(`cannot watch ${w.scope} state "${w.name}": ${frame.message}`);
+    error.code = frame.code;
+    if (frame.code === "unavailable") {
+      // The server could not read the state (its store is down): ask again in a while.
+      setTimeout(() => {
+        if (watches.get(w.id) === w && socket && socket.readyState === WebSocket.OPEN) sendWatch(w);
+      }, 5000);
+    } else {
+      watches.delete(w.id); // Refused or invalid: for good.
+    }
+    if (w.onError) {
+      try {
+        w.onError(error);
+      } catch (thrown) {
+        report(thrown);
+      }
+    } else {
+      report(error);
+    }
+  }
+
+  function receive(event) {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch (error) {
+      report(new StatekitError("a live update is not JSON", { cause: error }));
+      return;
+    }
+    const w = frame && watches.get(frame.id);
+    if (frame && (frame.type === "value" || frame.type === "change")) {
+      if (w) deliver(w, frame.value, frame.type);
+    } else if (frame && frame.type === "error") {
+      if (w) failed(w, frame);
+      else report(new StatekitError(`the live connection: ${frame.message} (${frame.code})`));
+    }
+  }
+
+  function connect() {
+    clearTimeout(timer);
+    timer = null;
+    if (socket || watches.size === 0) return;
+    let opened;
+    try {
+      opened = new WebSocket(liveURL());
+    } catch (error) {
+      report(new StatekitError("cannot open the live connection", { cause: error }));
+      return;
+    }
+    socket = opened;
+    opened.addEventListener("open", () => {
+      attempt = 0;
+      watches.forEach(sendWatch);
+    });
+    opened.addEventListener("message", receive);
+    opened.addEventListener("close", () => {
+      if (socket !== opened) return;
+      socket = null;
+      if (watches.size === 0) return;
+      const delay = Math.min(30000, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
+      attempt += 1;
+      timer = setTimeout(connect, delay);
+    });
+  }
+
+  function disconnect() {
+    clearTimeout(timer);
+    timer = null;
+    const closing = socket;
+    socket = null;
+    if (closing) closing.close(1000);
+  }
+
+  /**
+   * Call `callback(value, {name, scope, source})` with the current value of the server state
+   * `name`, then after every change, from any process; source is "value" (the current value,
+   * also after a reconnection) or "change". Options: scope "global" (a GlobalState declared
+   * public=True, the default), "session" or "page" (with `page`: the page id); onError(error)
+   * for a refused watch (else it is reported). Returns the function that stops watching.
+   */
+  function watch(name, callback, options = {}) {
+    const scope = options.scope === undefined ? "global" : options.scope;
+    if (typeof name !== "string" || !name) {
+      throw new TypeError("statekit.watch: the name must be a non-empty string");
+    }
+    if (typeof callback !== "function") {
+      throw new TypeError("statekit.watch: the callback must be a function");
+    }
+    if (!SCOPES.includes(scope)) {
+      throw new TypeError(`statekit.watch: scope must be one of ${SCOPES.join(", ")}`);
+    }
+    if (scope === "page" && (typeof options.page !== "string" || !options.page)) {
+      throw new TypeError('statekit.watch: scope "page" needs the page id in options.page');
+    }
+    lastId += 1;
+    const w = { id: lastId, name, scope, callback, onError: options.onError, last: undefined };
+    if (scope === "page") w.page = options.page;
+    watches.set(w.id, w);
+    if (socket && socket.readyState === WebSocket.OPEN) sendWatch(w);
+    else connect();
+    return () => {
+      if (!watches.delete(w.id)) return;
+      if (watches.size === 0) disconnect();
+      else if (socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ type: "unwatch", id: w.id }));
+      }
+    };
+  }
+
+  // Back online, or back from the back/forward cache: reconnect now, not after the backoff.
+  window.addEventListener("online", () => {
+    if (!socket) connect();
+  });
+  window.addEventListener("pagehide", (event) => {
+    if (event.persisted) disconnect();
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) connect();
+  });
+
+  statekit.watch = watch;
+  statekit.live = {
+    watch,
+    /** "open", "connecting" or "closed": the state of the live connection. */
+    get status() {
+      if (!socket) return "closed";
+      return socket.readyState === WebSocket.OPEN ? "open" : "connecting";
+    },
+  };
+
+  // ---- 6. start -------------------------------------------------------------------------
 
   apply(B.writes); // Queued before the page rendered: in the configuration.
   whenReady(() => {

@@ -1,0 +1,26 @@
+"""Settings of the server processes the live tests start: tests/settings.py, on the test run's
+database (``STATEKIT_TEST_DB``, the SQLite file) and, with ``STATEKIT_TEST_CHANNELS_PREFIX``,
+on a channels-redis layer that every process of the test shares."""
+
+from __future__ import annotations
+
+import os
+
+from tests.services import REDIS_HOST, REDIS_PORT
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES
+
+CHANNELS_REDIS_DB = 10  # Redis database of the channels-redis layers of the live tests
+
+if os.environ.get("STATEKIT_TEST_DB"):
+    DATABASES = {"default": {**DATABASES["default"], "NAME": os.environ["STATEKIT_TEST_DB"]}}
+if os.environ.get("STATEKIT_TEST_CHANNELS_PREFIX"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}"],
+                "prefix": os.environ["STATEKIT_TEST_CHANNELS_PREFIX"],
+            },
+        }
+    }
