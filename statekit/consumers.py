@@ -35,7 +35,6 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.utils.module_loading import autodiscover_modules
 
 from statekit import pages
 from statekit.conf import get_settings
@@ -47,25 +46,6 @@ logger = logging.getLogger("statekit.live")
 WatchId = int | str
 MAX_ID_LENGTH = 64
 _UNSET: Any = object()
-
-
-_discovered = False
-
-
-def find(scope: str, name: str) -> Any:
-    """The declared variable ``name`` of ``scope``, or None.
-
-    A server process that has only served websockets since it started may not have imported
-    the modules that declare state yet: the ``state`` modules of the installed apps (like
-    ``myapp/state.py``) are imported once, the first time a name is not found.
-    """
-    global _discovered
-    found = next((v for v in declared(scope) if v.name == name), None)
-    if found is None and not _discovered:
-        _discovered = True
-        autodiscover_modules("state")
-        found = next((v for v in declared(scope) if v.name == name), None)
-    return found
 
 
 class Refused(Exception):
@@ -174,7 +154,8 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         limit = get_settings()["WS_MAX_WATCHES"]
         if len(self.watches) >= limit:
             raise Refused("limit", f"A connection may watch at most {limit} variables.")
-        variable = find(scope, name)
+        # Declared at start-up: StatekitConfig.ready imports every app's state.py.
+        variable = next((v for v in declared(scope) if v.name == name), None)
         if variable is None or not watchable(variable):
             raise Refused(
                 "refused",
