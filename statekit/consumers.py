@@ -26,6 +26,7 @@ scope is refused with the same message as a non-public one, so names cannot be p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
     """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
 
     scopes: ClassVar[tuple[str, ...]] = ("global", "session", "page")
+    rejoin_seconds: ClassVar[float] = 6 * 3600  # well within the layers' group_expiry
     fields: ClassVar[dict[str, set[str]]] = {
         "watch": {"type", "id", "name", "scope", "page"},
         "unwatch": {"type", "id"},
@@ -91,10 +93,28 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         self.watches: dict[WatchId, Watch] = {}
         self.members: dict[str, dict[WatchId, Watch]] = {}  # group -> its watches
         self._session_key: str | None = _UNSET
+        self._rejoining: asyncio.Task[None] | None = None
 
     @property
     def channel_layer_alias(self) -> str:  # type: ignore[override]
         return get_settings()["CHANNEL_LAYER"]
+
+    async def connect(self) -> None:
+        await self.accept()
+        if self.channel_layer is not None:
+            self._rejoining = asyncio.create_task(self._rejoin())
+
+    async def _rejoin(self) -> None:
+        """Join the groups again now and then: channel layers drop a member after their
+        ``group_expiry`` (a day by default), and a tab may stay open longer than that."""
+        while True:
+            await asyncio.sleep(self.rejoin_seconds)
+            for group in list(self.members):
+                if group in self.members:  # not left meanwhile
+                    try:
+                        await self.channel_layer.group_add(group, self.channel_name)
+                    except Exception:
+                        logger.exception("statekit consumer could not join %s again", group)
 
     # -- frames in -------------------------------------------------------------------------
 
@@ -252,6 +272,8 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
             await self.send(text_data=watch.frame("change", value))
 
     async def disconnect(self, code: int) -> None:
+        if self._rejoining is not None:
+            self._rejoining.cancel()
         if self.channel_layer is not None:
             for group in list(self.members):
                 await self.channel_layer.group_discard(group, self.channel_name)

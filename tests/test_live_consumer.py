@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from django.test import override_settings
 
 from statekit import GlobalState, SessionState, routing
 from statekit.backends import BaseBackend
+from statekit.consumers import StateConsumer
 from statekit.exceptions import BackendUnavailable
 from statekit.live import group_name
 from tests.live_support import (
@@ -286,3 +288,17 @@ def test_connections_from_other_origins_are_refused(layer):
 @override_settings(STATEKIT={"WS_PATH": "/live/state/"})
 def test_the_path_is_configurable(layer):
     assert str(routing.websocket_urlpatterns[0].pattern) == "live/state/"
+
+
+def test_a_long_connection_joins_its_groups_again_before_they_expire(monkeypatch):
+    monkeypatch.setattr(StateConsumer, "rejoin_seconds", 0.2)
+
+    async def scenario():
+        async with connected() as ws:
+            await watch(ws, 1, score.name)
+            await asyncio.sleep(2.5)  # the layer forgets members after 1 s
+            await score.aset(9)
+            assert (await next_frame(ws))["value"] == 9
+
+    with fresh_layer(group_expiry=1):
+        run(scenario)
