@@ -18,6 +18,8 @@ import json
 import logging
 import os
 import threading
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -36,7 +38,9 @@ logger = logging.getLogger("statekit.live")
 #: The ``type`` of the channel-layer messages; consumers handle it in ``statekit_change``.
 EVENT = "statekit.change"
 #: How long a sync write waits for its change to be handed to the channel layer, in seconds.
-PUBLISH_TIMEOUT = 5.0
+PUBLISH_TIMEOUT = 2.0
+#: After the layer failed, how long sync writes skip publishing (not waiting for it again).
+RETRY_SECONDS = 5.0
 
 
 def group_name(scope: str, owner: str | None, name: str) -> str:
@@ -133,7 +137,7 @@ def _run(
         else:
             # A network layer works from any loop: use one long-lived loop for sync code,
             # so each write does not open a new event loop and a new Redis connection.
-            _publisher().run(send)
+            _publisher().run(send, layer, what)
     except Exception:
         logger.exception("Could not publish the change of %s to the channel layer.", what)
 
@@ -155,16 +159,29 @@ class _Publisher:
             target=self.loop.run_forever, name="statekit-live-publisher", daemon=True
         )
         self.thread.start()
+        # A layer that failed -> until when writes skip publishing to it.
+        self.quiet_until: weakref.WeakKeyDictionary[BaseChannelLayer, float] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def run(self, send: Callable[[], Awaitable[None]]) -> None:
+    def run(self, send: Callable[[], Awaitable[None]], layer: BaseChannelLayer, what: str) -> None:
+        """Publish, waiting at most PUBLISH_TIMEOUT. After a failure, publishing to that layer
+        is skipped for RETRY_SECONDS: while it is down, writes do not each wait for it."""
+        if time.monotonic() < self.quiet_until.get(layer, 0.0):
+            logger.debug("Channel layer down: the change of %s is not published.", what)
+            return
         future = asyncio.run_coroutine_threadsafe(send(), self.loop)  # type: ignore[arg-type]
         try:
             future.result(PUBLISH_TIMEOUT)
-        except FutureTimeout:
+        except Exception as exc:
             future.cancel()
-            raise TimeoutError(
-                f"the channel layer did not answer in {PUBLISH_TIMEOUT:g} s"
-            ) from None
+            self.quiet_until[layer] = time.monotonic() + RETRY_SECONDS
+            if isinstance(exc, FutureTimeout):
+                raise TimeoutError(
+                    f"the channel layer did not answer in {PUBLISH_TIMEOUT:g} s; changes "
+                    f"are not published for {RETRY_SECONDS:g} s"
+                ) from None
+            raise
 
 
 _publisher_lock = threading.Lock()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 import uuid
 
 import pytest
@@ -14,7 +15,7 @@ from channels.layers import get_channel_layer
 from django.db import connections
 from django.test import override_settings
 
-from statekit import GlobalState, SessionState
+from statekit import GlobalState, SessionState, live
 from statekit.live import group_name
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.live_server_settings import CHANNELS_REDIS_DB
@@ -117,14 +118,41 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_an_unreachable_channel_layer_never_fails_a_write(caplog):
+PUBLISH_FAILED = "Could not publish the change of global state"
+
+
+def test_an_unreachable_channel_layer_never_fails_a_write(caplog, monkeypatch):
+    monkeypatch.setattr(live, "RETRY_SECONDS", 0.3)
     down = [f"redis://127.0.0.1:{_closed_port()}/0"]
     redis = "channels_redis.core.RedisChannelLayer"
     with fresh_layer(redis, hosts=down), caplog.at_level(logging.ERROR, "statekit.live"):
         board.set(5)
         assert board.get() == 5
-        assert async_to_sync(board.aincr)() == 6
-    assert caplog.text.count("Could not publish the change of global state") == 2
+        assert caplog.text.count(PUBLISH_FAILED) == 1
+        assert async_to_sync(board.aincr)() == 6  # the layer failed just now: not tried
+        assert caplog.text.count(PUBLISH_FAILED) == 1
+        time.sleep(0.4)
+        board.set(7)  # tried again, and logged again
+        assert caplog.text.count(PUBLISH_FAILED) == 2
+
+
+def test_a_channel_layer_that_does_not_answer_delays_one_write_at_most(caplog, monkeypatch):
+    monkeypatch.setattr(live, "PUBLISH_TIMEOUT", 0.5)
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hosts = [f"redis://127.0.0.1:{silent.getsockname()[1]}/0"]
+        with fresh_layer("channels_redis.core.RedisChannelLayer", hosts=hosts):
+            with caplog.at_level(logging.ERROR, "statekit.live"):
+                start = time.monotonic()
+                board.set(1)
+                assert 0.5 <= time.monotonic() - start < 2
+                assert "did not answer in 0.5 s" in caplog.text
+                start = time.monotonic()
+                for i in range(5):
+                    board.set(i + 2)  # skipped while the layer is considered down
+                assert time.monotonic() - start < 0.5
+                assert board.get() == 6
 
 
 @pytest.fixture
