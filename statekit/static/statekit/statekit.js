@@ -498,6 +498,7 @@
       }, 5000);
     } else {
       watches.delete(w.id); // Refused or invalid: for good.
+      if (watches.size === 0) disconnect();
     }
     if (w.onError) {
       try {
