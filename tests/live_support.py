@@ -14,12 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
+import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
@@ -98,6 +99,13 @@ async def watch(
 
 async def next_frame(ws: WebsocketCommunicator, timeout: float = 3) -> dict[str, Any]:
     return json.loads(await ws.receive_from(timeout=timeout))
+
+
+@pytest.fixture(name="layer")
+def layer_fixture() -> Iterator[Any]:
+    """A fresh in-memory channel layer for the test (import ``layer_fixture`` to use it)."""
+    with fresh_layer() as layer:
+        yield layer
 
 
 @contextmanager

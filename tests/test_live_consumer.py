@@ -18,11 +18,12 @@ from statekit.backends import BaseBackend
 from statekit.consumers import StateConsumer
 from statekit.exceptions import BackendUnavailable
 from statekit.live import group_name
-from tests.live_support import (
+from tests.live_support import (  # noqa: F401  (fixture: layer)
     WS_PATH,
     ask,
     connected,
     fresh_layer,
+    layer_fixture,
     new_session,
     next_frame,
     run,
@@ -30,12 +31,6 @@ from tests.live_support import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def layer():
-    with fresh_layer() as fresh:
-        yield fresh
 
 
 score = GlobalState("test_live.score", default=0, public=True)

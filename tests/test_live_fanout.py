@@ -19,9 +19,10 @@ from statekit import GlobalState, SessionState, live
 from statekit.live import group_name
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.live_server_settings import CHANNELS_REDIS_DB
-from tests.live_support import (
+from tests.live_support import (  # noqa: F401  (fixture: layer)
     connected,
     fresh_layer,
+    layer_fixture,
     new_session,
     next_frame,
     run,
@@ -30,12 +31,6 @@ from tests.live_support import (
 from tests.services import REDIS_HOST, REDIS_PORT
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def layer():
-    with fresh_layer() as fresh:
-        yield fresh
 
 
 board = GlobalState("test_live_fanout.board", default=0, public=True)

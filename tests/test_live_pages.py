@@ -9,11 +9,11 @@ from asgiref.sync import sync_to_async
 
 from statekit import PageState
 from statekit.live import group_name
-from tests.live_support import (
+from tests.live_support import (  # noqa: F401  (fixture: layer)
     WS_PATH,
     ask,
     connected,
-    fresh_layer,
+    layer_fixture,
     new_page,
     next_frame,
     run,
@@ -23,12 +23,6 @@ from tests.live_support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 chat = PageState("test_live_pages.chat", default=list)
-
-
-@pytest.fixture
-def layer():
-    with fresh_layer() as fresh:
-        yield fresh
 
 
 async def ask_page(ws, id_, page_id):
