@@ -246,7 +246,7 @@ class BrowserState(Variable):
         return token
 
 
-def page_config(writes: dict[str, Entry]) -> dict[str, Any]:
+def browser_config(writes: dict[str, Entry]) -> dict[str, Any]:
     """The browser part of the configuration ``{% statekit_js %}`` gives statekit.js."""
     return {
         "prefix": get_settings()["BROWSER_PREFIX"],

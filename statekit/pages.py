@@ -22,6 +22,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.core.exceptions import BadRequest, ImproperlyConfigured, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from statekit.backends import StateKey, get_backend
@@ -56,6 +57,23 @@ def new_page(request: HttpRequest) -> str:
     page_id = _signer(secret).sign(secrets.token_hex(16))
     session_key(session)
     return page_id
+
+
+def page_config(request: HttpRequest | None) -> dict[str, Any] | None:
+    """statekit.js's page section: a new page id, and where to say the page closed.
+
+    Only when the project declares PageState: a page id needs a session (it is saved, and
+    its cookie sent), which a site without page state should not pay for on every page.
+    """
+    from statekit.state import declared
+
+    if request is None or getattr(request, "session", None) is None or not declared("page"):
+        return None
+    try:
+        close_url = reverse("statekit:page-close")
+    except NoReverseMatch:  # statekit.urls not included: closed pages live until their ttl
+        close_url = None
+    return {"id": new_page(request), "header": HEADER, "field": FIELD, "closeUrl": close_url}
 
 
 def verify(session: SessionBase, page_id: str) -> str:

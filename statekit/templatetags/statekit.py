@@ -23,10 +23,11 @@ from django.templatetags.static import static
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 
-from statekit.browser import get_browser_state, page_config
+from statekit.browser import browser_config, get_browser_state
 from statekit.codec import dumps
 from statekit.live import live_config
 from statekit.middleware import exchange
+from statekit.pages import page_config
 
 register = template.Library()
 
@@ -39,8 +40,9 @@ def statekit_js(context: template.Context) -> SafeString:
     ex = exchange(request) if request is not None else None
     if ex is not None and ex.page:
         return SafeString("")
-    config = {"browser": page_config(ex.take_for_page() if ex is not None else {})}
+    config = {"browser": browser_config(ex.take_for_page() if ex is not None else {})}
     config["live"] = live_config()  # statekit.watch: where the websocket is
+    config["page"] = page_config(request)  # this page load's id (PageState's owner)
     nonce = getattr(request, "csp_nonce", None)
     return json_script(config, "statekit-config") + format_html(
         '<script src="{}"{}></script>',

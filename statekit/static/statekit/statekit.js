@@ -6,12 +6,14 @@
  * One global object, `statekit`, built in sections:
  *   1. core      statekit.config, statekit.StatekitError, small helpers
  *   2. browser   statekit.browser.get / set / remove / subscribe: BrowserState in localStorage
- *   3. exchange  sends the browser state with same-origin fetch, XHR (htmx) and POST forms,
- *                and applies the writes the server sends back
- *   4. render    keeps the elements of {% statekit_value %} equal to the state
- *   5. live      statekit.watch: server state (global, session, page) kept live over a
+ *   3. exchange  sends the browser state (and the page id) with same-origin fetch, XHR (htmx)
+ *                and POST forms, and applies the writes the server sends back
+ *   4. page      statekit.page.id: this page load's id, the owner of its PageState; a
+ *                pagehide beacon tells the server the page closed
+ *   5. render    keeps the elements of {% statekit_value %} equal to the state
+ *   6. live      statekit.watch: server state (global, session, page) kept live over a
  *                websocket (statekit/consumers.py), reconnecting with backoff
- *   6. start     applies the writes that came with the page
+ *   7. start     applies the writes that came with the page
  * A new section goes before "start", on the same pattern:
  * its config under statekit.config.<section>, its API under statekit.<section>.
  */
@@ -288,6 +290,11 @@
     );
   }
 
+  /** What every same-origin fetch/XHR sends: [header name, () => value]. Sections add. */
+  const sentHeaders = [[B.header, outgoing]];
+  /** What every same-origin POST form sends: [field name, () => value]. Sections add. */
+  const sentFields = [[B.field, outgoing]];
+
   /** Apply the server's writes: {name: entry, or null to remove}. */
   function apply(writes) {
     if (writes === null || typeof writes !== "object") return;
@@ -332,7 +339,9 @@
         if (sameOrigin(isRequest ? input.url : String(input))) {
           const given = init && init.headers !== undefined ? init.headers : undefined;
           const headers = new Headers(given ?? (isRequest ? input.headers : undefined));
-          if (!headers.has(B.header)) headers.set(B.header, outgoing());
+          for (const [name, value] of sentHeaders) {
+            if (!headers.has(name)) headers.set(name, value());
+          }
           sending = nativeFetch.call(window, input, { ...init, headers });
         }
       } catch {
@@ -349,7 +358,7 @@
   const XHR = window.XMLHttpRequest && window.XMLHttpRequest.prototype;
   if (XHR) {
     const { open, send, setRequestHeader } = XHR;
-    const requests = new WeakMap(); // XMLHttpRequest -> {sameOrigin, headerSet, applied}
+    const requests = new WeakMap(); // XMLHttpRequest -> {sameOrigin, headersSet, applied}
     const watched = new WeakSet();
     const onState = function () {
       const sent = requests.get(this);
@@ -359,21 +368,24 @@
       }
     };
     XHR.open = function (...args) {
-      requests.set(this, { sameOrigin: sameOrigin(String(args[1])), headerSet: false });
+      requests.set(this, { sameOrigin: sameOrigin(String(args[1])), headersSet: new Set() });
       return open.apply(this, args);
     };
     XHR.setRequestHeader = function (...args) {
       const sent = requests.get(this);
-      if (sent && String(args[0]).toLowerCase() === B.header.toLowerCase()) sent.headerSet = true;
+      if (sent) sent.headersSet.add(String(args[0]).toLowerCase());
       return setRequestHeader.apply(this, args);
     };
     XHR.send = function (...args) {
       const sent = requests.get(this);
-      if (sent && sent.sameOrigin && !sent.headerSet) {
-        try {
-          setRequestHeader.call(this, B.header, outgoing());
-        } catch (error) {
-          report(error);
+      if (sent && sent.sameOrigin) {
+        for (const [name, value] of sentHeaders) {
+          if (sent.headersSet.has(name.toLowerCase())) continue;
+          try {
+            setRequestHeader.call(this, name, value());
+          } catch (error) {
+            report(error);
+          }
         }
       }
       if (!watched.has(this)) {
@@ -384,7 +396,7 @@
     };
   }
 
-  // Same-origin POST forms get a hidden field. Not GET forms: the values would end up in
+  // Same-origin POST forms get hidden fields. Not GET forms: the values would end up in
   // URLs and logs. Not form.submit() either, which submits without a submit event.
   const formProperty = (form, property) =>
     Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, property).get.call(form);
@@ -394,22 +406,44 @@
     const by = event.submitter;
     const method = by && by.hasAttribute("formmethod") ? by.formMethod : formProperty(form, "method");
     const action = by && by.hasAttribute("formaction") ? by.formAction : formProperty(form, "action");
-    let field = form.querySelector("input[data-statekit-field]");
-    if (method !== "post" || !sameOrigin(action)) {
-      if (field) field.remove();
-      return;
+    const sending = method === "post" && sameOrigin(action);
+    for (const [name, value] of sentFields) {
+      let field = form.querySelector(`input[data-statekit-field="${CSS.escape(name)}"]`);
+      if (!sending) {
+        if (field) field.remove();
+        continue;
+      }
+      if (!field) {
+        field = document.createElement("input");
+        field.type = "hidden";
+        field.name = name;
+        field.setAttribute("data-statekit-field", name);
+        form.append(field);
+      }
+      field.value = value();
     }
-    if (!field) {
-      field = document.createElement("input");
-      field.type = "hidden";
-      field.name = B.field;
-      field.setAttribute("data-statekit-field", "");
-      form.append(field);
-    }
-    field.value = outgoing();
   });
 
-  // ---- 4. render: {% statekit_value %} elements -----------------------------------------
+  // ---- 4. page: this page load's id, the owner of its PageState (statekit/pages.py) -----
+  //
+  // {% statekit_js %} gives every rendered page a new id, signed for this session. It goes
+  // with every same-origin request; when the page is hidden for good (closed, reloaded, or
+  // left), a beacon tells the server, which keeps the page's state PAGE_CLOSED_TTL more.
+
+  const P = config.page || null;
+  if (P) {
+    sentHeaders.push([P.header, () => P.id]);
+    sentFields.push([P.field, () => P.id]);
+    window.addEventListener("pagehide", () => {
+      if (!P.closeUrl || typeof navigator.sendBeacon !== "function") return;
+      const body = new FormData();
+      body.append(P.field, P.id);
+      navigator.sendBeacon(P.closeUrl, body);
+    });
+  }
+  statekit.page = { id: P ? P.id : null };
+
+  // ---- 5. render: {% statekit_value %} elements -----------------------------------------
 
   function pick(value, key) {
     if (Array.isArray(value)) {
@@ -449,7 +483,7 @@
   });
   statekit.browser.render = render;
 
-  // ---- 5. live: statekit.watch, server state over a websocket (statekit/consumers.py) ----
+  // ---- 6. live: statekit.watch, server state over a websocket (statekit/consumers.py) ----
   //
   // One websocket per page, opened by the first watch at config.live.path. Each watch is
   // sent as {"type": "watch", "id", "name", "scope"[, "page"]}; the server answers with
@@ -567,11 +601,13 @@
    * Call `callback(value, {name, scope, source})` with the current value of the server state
    * `name`, then after every change, from any process; source is "value" (the current value,
    * also after a reconnection) or "change". Options: scope "global" (a GlobalState declared
-   * public=True, the default), "session" or "page" (with `page`: the page id); onError(error)
+   * public=True, the default), "session" or "page" (`page`: a page id, by default this
+   * page's, statekit.page.id); onError(error)
    * for a refused watch (else it is reported). Returns the function that stops watching.
    */
   function watch(name, callback, options = {}) {
     const scope = options.scope === undefined ? "global" : options.scope;
+    const page = options.page === undefined ? statekit.page.id : options.page;
     if (typeof name !== "string" || !name) {
       throw new TypeError("statekit.watch: the name must be a non-empty string");
     }
@@ -581,12 +617,15 @@
     if (!SCOPES.includes(scope)) {
       throw new TypeError(`statekit.watch: scope must be one of ${SCOPES.join(", ")}`);
     }
-    if (scope === "page" && (typeof options.page !== "string" || !options.page)) {
-      throw new TypeError('statekit.watch: scope "page" needs the page id in options.page');
+    if (scope === "page" && (typeof page !== "string" || !page)) {
+      throw new TypeError(
+        'statekit.watch: scope "page" needs a page id: render {% statekit_js %} with the ' +
+          "session middleware, or pass options.page",
+      );
     }
     lastId += 1;
     const w = { id: lastId, name, scope, callback, onError: options.onError, last: undefined };
-    if (scope === "page") w.page = options.page;
+    if (scope === "page") w.page = page;
     watches.set(w.id, w);
     if (socket && socket.readyState === WebSocket.OPEN) sendWatch(w);
     else connect();
@@ -620,7 +659,7 @@
     },
   };
 
-  // ---- 6. start -------------------------------------------------------------------------
+  // ---- 7. start -------------------------------------------------------------------------
 
   apply(B.writes); // Queued before the page rendered: in the configuration.
   whenReady(() => {
