@@ -31,7 +31,8 @@ from django.dispatch import receiver
 from django.urls import get_script_prefix
 
 from statekit.conf import get_settings
-from statekit.signals import state_changed
+from statekit.signals import state_changed, variable_declared
+from statekit.state import declared
 
 logger = logging.getLogger("statekit.live")
 
@@ -83,7 +84,14 @@ async def current_json(variable: Any, owner: str | None) -> str:
 # -- publishing ------------------------------------------------------------------------------
 
 
-@receiver(state_changed, dispatch_uid="statekit.live.publish")
+@receiver(variable_declared, dispatch_uid="statekit.live.watchable")
+def _publish_changes_of(sender: Any, **kwargs: Any) -> None:
+    """Connect :func:`publish` to the changes of a watchable variable, and of no other: a
+    write to a server-only global then costs nothing here, not even the signal."""
+    if watchable(sender):
+        state_changed.connect(publish, sender=sender)
+
+
 def publish(
     sender: Any, *, scope: str, name: str, owner: str | None, new: Any, **kwargs: Any
 ) -> None:
@@ -93,10 +101,8 @@ def publish(
     publish (Django runs async receivers of ``send()`` through ``async_to_sync``, a new event
     loop per write). ``asend()`` runs it in a worker thread; from there, as from a sync view
     under an ASGI server, the message goes through the server's event loop.
-    Connected when ``StatekitConfig.ready`` imports this module.
+    Connected per watchable variable by :func:`_publish_changes_of`.
     """
-    if not watchable(sender):
-        return
     layer = channel_layer()
     if layer is None:
         return
@@ -195,3 +201,7 @@ def _publisher() -> _Publisher:
         if _publisher_instance is None or _publisher_instance.pid != os.getpid():
             _publisher_instance = _Publisher()
         return _publisher_instance
+
+
+for _variable in declared():  # those declared before this module was imported
+    _publish_changes_of(_variable)

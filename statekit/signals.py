@@ -11,6 +11,11 @@
     value did not exist / was deleted; after ``incr``, ``old`` is what ``get()`` returned
     before, the default when nothing was stored).
 
+``variable_declared``
+    Sent when a variable is declared (the first declaration of its scope and name).
+
+    sender: the new variable. No other kwargs.
+
 ``browser_state_rejected``
     Sent when a request carried a value of a ``BrowserState`` that the server refused: its
     signature or encryption does not verify (edited in the browser, or made with a key that is
@@ -29,3 +34,4 @@ from django.dispatch import Signal
 
 state_changed = Signal()
 browser_state_rejected = Signal()
+variable_declared = Signal()

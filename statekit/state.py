@@ -21,7 +21,7 @@ from django.http import HttpRequest
 from statekit.backends import StateKey, get_backend
 from statekit.codec import decode, dumps, encode
 from statekit.exceptions import StateTypeError
-from statekit.signals import state_changed
+from statekit.signals import state_changed, variable_declared
 
 NAME = re.compile(r"[\w.:-]{1,200}")
 
@@ -90,7 +90,9 @@ class Variable:
     def _register(self) -> None:
         with _registry_lock:
             first = _registry.setdefault((self.scope, self.name), self)
-        if first is not self and first._signature() != self._signature():
+        if first is self:
+            variable_declared.send(sender=self)
+        elif first._signature() != self._signature():
             raise ImproperlyConfigured(
                 f"{self.scope} state {self.name!r} is declared twice with different "
                 f"definitions: {first!r} in {first.declared_in} and {self!r} in "

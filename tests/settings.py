@@ -69,7 +69,7 @@ if usable("postgres"):
         "ENGINE": "django.db.backends.postgresql",
         "NAME": "statekit",
         **POSTGRES,
-        "TEST": {"NAME": "test_statekit"},
+        "TEST": {"NAME": f"test_statekit_{os.getpid()}"},  # one per run, as for SQLite
     }
 
 CACHES = {
