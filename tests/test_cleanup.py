@@ -56,6 +56,7 @@ def test_cleanup_of_100k_expired_values_keeps_memory_bounded(backend, name):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    print(f"cleanup of {count} expired values: peak traced memory {peak / 1e6:.2f} MB")
     assert report.expired == count and seen == count
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"  # 100k rows would be ~60 MB
     assert get_backend().count_expired() == 0
