@@ -1,7 +1,8 @@
 """Settings of the statekit example project.
 
-With no environment it runs on SQLite with the "db" backend and needs no server. With
-``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` set, it uses them: state on "cached_db".
+With no environment it runs on SQLite (db.sqlite3, or the file ``SQLITE_PATH`` names) with the
+"db" backend and needs no server. With ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` set, it
+uses them: state on "cached_db".
 
 It is an ASGI project (daphne's runserver): live state goes to the browsers over websockets,
 through the in-memory channel layer, or channels-redis when ``REDIS_URL`` is set.
@@ -65,7 +66,7 @@ TEMPLATES = [
 
 SQLITE = {
     "ENGINE": "django.db.backends.sqlite3",
-    "NAME": BASE_DIR / "db.sqlite3",
+    "NAME": os.environ.get("SQLITE_PATH") or BASE_DIR / "db.sqlite3",
     # WAL lets readers run beside the writer; IMMEDIATE avoids lock-upgrade deadlocks.
     "OPTIONS": {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -99,6 +100,14 @@ else:
     STATEKIT = {"BACKEND": "db"}
     # One process: the in-memory layer carries live state to its own websockets.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The demos log what they do (e.g. session resources created and closed) to the console.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"example_project.demo": {"handlers": ["console"], "level": "INFO"}},
+}
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LANGUAGE_CODE = "en-us"

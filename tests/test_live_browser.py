@@ -52,11 +52,11 @@ def test_two_browsers_see_each_others_visits():
         a = browser.new_context().new_page()
         b = browser.new_context().new_page()
         errors = watch_errors(a) + watch_errors(b)
-        a.goto(server.url + "/")
+        a.goto(server.url + "/visitors/")
         first = shown(a)
         assert a.evaluate(WATCH_VISITORS) == first
 
-        b.goto(server.url + "/")  # b's visit, live in a
+        b.goto(server.url + "/visitors/")  # b's visit, live in a
         assert shown(b) == first + 1
         b.evaluate(WATCH_VISITORS)
         seen(a, first + 1)
@@ -76,7 +76,7 @@ def test_a_page_reconnects_and_resyncs_when_its_server_comes_back():
     env = process_env()
     with Server(env) as server, chromium() as browser:
         page = browser.new_page()
-        page.goto(server.url + "/")
+        page.goto(server.url + "/visitors/")
         first = shown(page)
         page.evaluate(WATCH_VISITORS)
 
@@ -87,7 +87,7 @@ def test_a_page_reconnects_and_resyncs_when_its_server_comes_back():
 
         seen(page, first + 5, "value", timeout=20_000)  # reconnected, watching again
         expect(page.locator("#visitors")).to_have_text(str(first + 5))
-        assert visit(server.url) == first + 6
+        assert visit(server.url + "/visitors") == first + 6
         seen(page, first + 6)  # and live again
 
 
@@ -115,11 +115,12 @@ class TestTwoServerProcessesOnChannelsRedis:
             other.wait()
             with chromium() as browser:
                 page = browser.new_page()
-                page.goto(other.url + "/")
+                page.goto(other.url + "/visitors/")
                 before = shown(page)
                 page.evaluate(WATCH_VISITORS)
 
-                assert visit(one.url) == before + 1  # a write in the other server process
+                # a write in the other server process
+                assert visit(one.url + "/visitors") == before + 1
                 seen(page, before + 1)
                 expect(page.locator("#visitors")).to_have_text(str(before + 1))
 

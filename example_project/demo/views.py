@@ -1,8 +1,155 @@
-from django.shortcuts import render
+"""The demo pages: plain Django views over the state declared in demo/state.py."""
 
-from example_project.demo.state import visitors
+from __future__ import annotations
+
+import secrets
+
+from django import forms
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from example_project.demo.demos import DEMOS
+from example_project.demo.state import (
+    cart,
+    cart_count,
+    chat,
+    closed_counters,
+    counters,
+    password,
+    scores,
+    username,
+    visitors,
+)
+from statekit.resources import drain
+
+
+def index(request):
+    return render(request, "demo/index.html", {"demos": DEMOS.values()})
+
+
+# 1. Visitor counter -------------------------------------------------------------------------
 
 
 def visitor_counter(request):
-    """The seed's visitor counter: every page load counts, across every worker."""
+    """Like the seed's demo.load(increment_counter): every page load counts."""
     return render(request, "demo/visitors.html", {"visitors": visitors.incr()})
+
+
+# 2. Checkout cart ---------------------------------------------------------------------------
+
+ITEMS = ["Cereal", "Milk", "Orange Juice", "Water"]
+
+
+def checkout(request):
+    if request.method == "POST":
+        if "empty" in request.POST:
+            cart.delete(request)
+        else:
+            chosen = [item for item in request.POST.getlist("items") if item in ITEMS]
+            cart.update(request, lambda items: items + chosen)  # atomic read-modify-write
+        return redirect("demo:cart")
+    context = {"items": ITEMS, "cart": cart.get(request), "count": cart_count.get(request)}
+    return render(request, "demo/cart.html", context)
+
+
+# 3. A per-session object that cannot be serialized -----------------------------------------
+
+
+def counter_page(request):
+    return render(request, "demo/counter.html")
+
+
+@require_POST
+def counter_load(request):
+    """Called by the page when it loads, like the seed's demo.load(initialize_instance)."""
+    return counter_json(counters.get(request))  # built on first use, then the same object
+
+
+@require_POST
+def counter_increment(request):
+    counter = counters.get(request)
+    counter.increment()
+    return counter_json(counter)
+
+
+@require_POST
+def end_session(request):
+    request.session.flush()  # the session ends: its resources close (logout() does this too)
+    return redirect("demo:counter")
+
+
+def counter_json(counter):
+    drain()  # let statekit's background thread finish the closes queued so far (for the log)
+    return JsonResponse(
+        {
+            "counter": {"id": counter.id, "created": counter.created, "count": counter.count},
+            "closed": list(closed_counters),
+        }
+    )
+
+
+# 4. Saved username and password ------------------------------------------------------------
+
+
+@require_GET
+def load_password(request):
+    """The page asks: its request carries the encrypted value, which only the server reads."""
+    return JsonResponse({"password": password.get(request)})
+
+
+@require_POST
+def save_password(request):
+    password.set(request, request.POST["password"])  # encrypted; sent back with the response
+    return JsonResponse({"saved": True})
+
+
+@require_POST
+def generate(request):
+    """The seed's "Generate Randomly" button, written by the server into the browser."""
+    username.set(request, f"user-{secrets.token_hex(4)}")
+    password.set(request, secrets.token_urlsafe(12))
+    return JsonResponse({"username": username.get(request), "password": password.get(request)})
+
+
+def credentials(request):
+    return render(request, "demo/credentials.html")
+
+
+# 5. Score tracker ---------------------------------------------------------------------------
+
+
+class ScoreForm(forms.Form):
+    score = forms.IntegerField(min_value=-(10**9), max_value=10**9)
+
+
+def score_tracker(request):
+    form = ScoreForm(request.POST or None)
+    if form.is_valid():
+        score = form.cleaned_data["score"]
+        scores.update(lambda scores: [*scores, score])  # atomic: no concurrent score is lost
+        return redirect("demo:scores")
+    everyone = scores.get()
+    top = sorted(everyone, reverse=True)[:3]
+    return render(request, "demo/scores.html", {"form": form, "top": top, "count": len(everyone)})
+
+
+# 6. Chat history per tab --------------------------------------------------------------------
+
+
+class MessageForm(forms.Form):
+    message = forms.CharField(max_length=500)
+
+
+def chat_page(request):
+    return render(request, "demo/chat.html", {"form": MessageForm()})
+
+
+@require_POST
+def chat_say(request):
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors}, status=400)
+    message = form.cleaned_data["message"]
+    history = chat.update(request, lambda history: [*history, message])  # this page's
+    return JsonResponse({"current": message, "previous": history[-2::-1]})

@@ -1,0 +1,19 @@
+// Like the seed: the page initializes the session's object when it loads (demo.load), and
+// the button increments it, on the server.
+const panel = document.getElementById("counter");
+const time = (iso) => new Date(iso).toLocaleTimeString();
+
+function show({ counter, closed }) {
+  document.getElementById("counter-id").textContent = counter.id;
+  document.getElementById("counter-created").textContent = time(counter.created);
+  document.getElementById("count").textContent = counter.count;
+  demo.list(
+    document.getElementById("closed"),
+    closed.map((c) => `${c.id}: closed with count ${c.count} at ${time(c.at)}`),
+  );
+}
+
+demo.post(panel.dataset.load).then(show);
+document.getElementById("increment").addEventListener("click", () => {
+  demo.post(panel.dataset.increment).then(show);
+});
