@@ -68,7 +68,16 @@ DEMOS = {
             "when the page loads, closed when that page or the session closes.",
             (
                 ("state.py", ("Counter", "counters", "closed_counters")),
-                ("views.py", ("counter_load", "counter_increment", "end_session", "counter_json")),
+                (
+                    "views.py",
+                    (
+                        "counter_load",
+                        "counter_increment",
+                        "end_session",
+                        "closed_log",
+                        "counter_json",
+                    ),
+                ),
                 ("static/demo/counter.js", ()),
             ),
         ),

@@ -11,6 +11,7 @@ urlpatterns = [
     path("counter/load/", views.counter_load, name="counter-load"),
     path("counter/increment/", views.counter_increment, name="counter-increment"),
     path("counter/end/", views.end_session, name="counter-end"),
+    path("counter/closed/", views.closed_log, name="counter-closed"),
     path("credentials/", views.credentials, name="credentials"),
     path("credentials/password/", views.load_password, name="password"),
     path("credentials/password/save/", views.save_password, name="password-save"),

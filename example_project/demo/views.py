@@ -62,13 +62,15 @@ def counter_page(request):
 
 @require_POST
 def counter_load(request):
-    """Called by the page when it loads, like the seed's demo.load(initialize_instance)."""
-    return counter_json(counters.get(request))  # built on first use, then the same object
+    """Like the seed's demo.load(initialize_instance): each page load gets a new counter.
+    (The previous page's close beacon may arrive after this request: close it here.)"""
+    counters.close(request.session.session_key)
+    return counter_json(counters.get(request))  # built now, closed when this page closes
 
 
 @require_POST
 def counter_increment(request):
-    counter = counters.get(request)
+    counter = counters.get(request)  # the session's object, whichever request asks
     counter.increment()
     return counter_json(counter)
 
@@ -79,8 +81,14 @@ def end_session(request):
     return redirect("demo:counter")
 
 
+@require_GET
+def closed_log(request):
+    drain()  # let statekit's background thread run the closes queued so far
+    return JsonResponse({"closed": list(closed_counters)})
+
+
 def counter_json(counter):
-    drain()  # let statekit's background thread finish the closes queued so far (for the log)
+    drain()
     return JsonResponse(
         {
             "counter": {"id": counter.id, "created": counter.created, "count": counter.count},
