@@ -135,6 +135,14 @@ def test_the_password_reaches_the_browser_encrypted(client):
     }
     assert client.get("/credentials/password/").json() == {"password": ""}  # nothing sent
 
+    saved = client.post("/credentials/password/save/", {"password": " typed "}, headers=sent)
+    entry = json.loads(saved["X-Statekit-Browser-Set"])["password"]
+    assert set(entry) == {"e", "t"} and "typed" not in saved["X-Statekit-Browser-Set"]
+    sent = {"X-Statekit-Browser": json.dumps({"password": entry})}
+    assert client.get("/credentials/password/", headers=sent).json() == {"password": " typed "}
+    too_long = client.post("/credentials/password/save/", {"password": "x" * 201})
+    assert too_long.status_code == 400
+
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(

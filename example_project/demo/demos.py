@@ -89,7 +89,7 @@ DEMOS = {
             "restart. The password is encrypted by the server; the browser holds ciphertext.",
             (
                 ("state.py", ("username", "password")),
-                ("views.py", ("load_password", "save_password", "generate")),
+                ("views.py", ("PasswordForm", "load_password", "save_password", "generate")),
                 ("static/demo/credentials.js", ()),
             ),
         ),

@@ -7,6 +7,7 @@ import secrets
 from django import forms
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from example_project.demo.demos import DEMOS
@@ -100,6 +101,11 @@ def counter_json(counter):
 # 4. Saved username and password ------------------------------------------------------------
 
 
+class PasswordForm(forms.Form):
+    password = forms.CharField(max_length=200, required=False, strip=False)
+
+
+@never_cache
 @require_GET
 def load_password(request):
     """The page asks: its request carries the encrypted value, which only the server reads."""
@@ -108,7 +114,10 @@ def load_password(request):
 
 @require_POST
 def save_password(request):
-    password.set(request, request.POST["password"])  # encrypted; sent back with the response
+    form = PasswordForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors}, status=400)
+    password.set(request, form.cleaned_data["password"])  # encrypted, sent with the response
     return JsonResponse({"saved": True})
 
 
