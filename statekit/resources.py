@@ -7,7 +7,8 @@ instance after. It is closed (``on_close(obj)``, else ``obj.close()`` if it has 
 - the session ends (``flush()``/logout through the statekit middleware, or expiry and
   ``clearsessions``, noticed by the sweep);
 - it was not used for ``ttl`` seconds;
-- the page that built it closes (its ``pagehide`` beacon);
+- the page that last used it closes (its ``pagehide`` beacon; a reload's new page takes
+  it over);
 - the pool holds ``max_size`` objects and a newer one evicts the least recently used.
 
 Closing happens in one background thread per process (never in the request that caused it);
@@ -45,14 +46,17 @@ _worker: threading.Thread | None = None
 
 
 class _Entry:
-    __slots__ = ("built", "lock", "obj", "page", "used")
+    """One session's object. ``obj`` and ``removed`` change under the pool's lock, so that
+    whoever sees both the object built and the entry removed closes it: exactly once."""
+
+    __slots__ = ("lock", "obj", "page", "removed", "used")
 
     def __init__(self, page: str | None) -> None:
         self.obj: Any = _MISSING
-        self.page = page
+        self.page = page  # the owner of the page that last used it
         self.used = time.monotonic()
-        self.lock = threading.Lock()
-        self.built = threading.Event()
+        self.lock = threading.Lock()  # held while the factory builds obj
+        self.removed = False
 
 
 class SessionResource:
@@ -84,29 +88,32 @@ class SessionResource:
         from statekit.pages import PageIdMissing, page_id_of, verify
         from statekit.state import session_key as key_of
 
+        _start_worker()  # again after a fork (a preloading server): the child has no thread
         session_key = key_of(request, self)
+        try:
+            page = verify(request.session, page_id_of(request))
+        except PageIdMissing:
+            page = None
         with self._lock:
             entry = self._entries.get(session_key)
             if entry is None:
-                try:
-                    page = verify(request.session, page_id_of(request))
-                except PageIdMissing:
-                    page = None
                 entry = self._entries[session_key] = _Entry(page)
-                evicted = self._evict()
-            else:
-                evicted = []
+                self._remove(self._evicted())
+            elif page is not None:
+                entry.page = page  # a reload's new page takes it over
             entry.used = time.monotonic()
             self._entries.move_to_end(session_key)
-        for obj in evicted:
-            _close_later(self, obj)
         with entry.lock:
             if entry.obj is _MISSING:
                 try:
-                    entry.obj = self.factory()
+                    obj = self.factory()
                 except BaseException:
                     self._drop(session_key, entry)
                     raise
+                with self._lock:
+                    entry.obj = obj
+                    if entry.removed:  # ended while it was being built
+                        _close_later(self, obj)
             return entry.obj
 
     async def aget(self, request: HttpRequest) -> Any:
@@ -116,13 +123,16 @@ class SessionResource:
         """Close this session's object now (in the background)."""
         self._take(lambda key, entry: key == session_key)
 
-    def _evict(self) -> list[Any]:
-        evicted = []
-        while len(self._entries) > self.max_size:
-            _, entry = self._entries.popitem(last=False)
+    def _evicted(self) -> list[_Entry]:
+        """Pop the least recently used entries over max_size (under the lock)."""
+        return [self._entries.popitem(last=False)[1] for _ in range(len(self) - self.max_size)]
+
+    def _remove(self, entries: list[_Entry]) -> None:
+        """Mark popped entries removed and close those built (under the lock)."""
+        for entry in entries:
+            entry.removed = True
             if entry.obj is not _MISSING:
-                evicted.append(entry.obj)
-        return evicted
+                _close_later(self, entry.obj)
 
     def _drop(self, key: str, entry: _Entry) -> None:
         with self._lock:
@@ -132,10 +142,7 @@ class SessionResource:
     def _take(self, doomed: Callable[[str, _Entry], bool]) -> None:
         with self._lock:
             keys = [key for key, entry in self._entries.items() if doomed(key, entry)]
-            entries = [self._entries.pop(key) for key in keys]
-        for entry in entries:
-            if entry.obj is not _MISSING:
-                _close_later(self, entry.obj)
+            self._remove([self._entries.pop(key) for key in keys])
 
     def _move(self, old: str, new: str) -> None:
         with self._lock:
@@ -152,7 +159,7 @@ class SessionResource:
 
         def doomed(key: str, entry: _Entry) -> bool:
             idle = ttl is not None and now - entry.used > ttl
-            return key not in living or idle
+            return (key in keys and key not in living) or idle  # not one added meanwhile
 
         self._take(doomed)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -79,13 +80,13 @@ def test_built_once_under_threads():
 
 def test_closed_when_idle_for_ttl():
     closed = []
-    models = session_resource(Model, ttl=0.2, on_close=closed.append)
+    models = session_resource(Model, ttl=1.0, on_close=closed.append)
     session = new_session()
     obj = models.get(request_for(session))
     sweep()
     drain()
     assert closed == []
-    time.sleep(0.3)
+    time.sleep(1.2)
     sweep()
     drain()
     assert closed == [obj]
@@ -163,3 +164,84 @@ def test_logout_closes_and_login_keeps_the_resource():
     drain()
     assert model.closed
     assert client.get("/count/").json()["count"] == 1
+
+
+def test_removed_while_being_built_it_is_closed_once_built():
+    building, release = threading.Event(), threading.Event()
+
+    def slow():
+        building.set()
+        release.wait(5)
+        return Model()
+
+    models = session_resource(slow)
+    session = new_session()
+    got = []
+    thread = threading.Thread(target=lambda: got.append(models.get(request_for(session))))
+    thread.start()
+    building.wait(5)
+    models.close(session.session_key)  # the session ends during the build
+    release.set()
+    thread.join()
+    drain()
+    assert got[0].closed
+    assert models.get(request_for(session)) is not got[0]
+
+
+def test_a_sweep_leaves_sessions_that_start_during_it():
+    models = session_resource(Model)
+    latecomer = new_session()
+    found = []
+
+    def alive(keys):
+        found.append(models.get(request_for(latecomer)))  # a request meanwhile
+        return set(keys)
+
+    models._sweep(alive)
+    drain()
+    assert not found[0].closed
+    assert models.get(request_for(latecomer)) is found[0]
+
+
+def test_a_reloaded_page_takes_the_resource_over():
+    models = session_resource(Model)
+    session = new_session()
+    first, second = new_page(request_for(session)), new_page(request_for(session))
+    obj = models.get(request_for(session, first))
+    assert models.get(request_for(session, second)) is obj
+    close(verify(session, first))  # the old page's beacon, after the reload
+    drain()
+    assert not obj.closed
+    close(verify(session, second))
+    drain()
+    assert obj.closed
+
+
+idle_models = session_resource(Model, ttl=0.2)
+
+
+def _use_after_fork(session_key: str) -> None:
+    from django.db import connections
+
+    with override_settings(STATEKIT={"RESOURCE_SWEEP_SECONDS": 0.1}):
+        obj = idle_models.get(request_for(SessionStore(session_key=session_key)))
+        deadline = time.monotonic() + 10
+        while not obj.closed and time.monotonic() < deadline:
+            time.sleep(0.1)
+    connections.close_all()
+    os._exit(0 if obj.closed else 1)
+
+
+def test_resources_are_swept_in_a_forked_worker():
+    import multiprocessing
+
+    from django.db import connections
+
+    session = new_session()
+    connections.close_all()
+    child = multiprocessing.get_context("fork").Process(
+        target=_use_after_fork, args=(session.session_key,)
+    )
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0  # the child's worker swept the idle object
