@@ -20,7 +20,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
-from django.core.exceptions import BadRequest, ImproperlyConfigured, SuspiciousOperation
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -28,11 +28,12 @@ from django.views.decorators.csrf import csrf_exempt
 from statekit.backends import StateKey, get_backend
 from statekit.conf import get_settings
 from statekit.exceptions import StateError, StateTypeError
-from statekit.state import session_key
+from statekit.state import owner_session, session_key
 
 HEADER = "X-Statekit-Page"
 FIELD = "statekit_page"
-SECRET = "_statekit_page_secret"  # in the session's data
+#: In the session's data after a login: the key its page ids are bound to (see _binding).
+BINDING = "_statekit_pages_of"
 OWNER = re.compile(r"[^.:\s]+\.[0-9a-f]{32}")
 
 
@@ -44,19 +45,17 @@ class InvalidPageId(StateError, SuspiciousOperation):
     """The page id is forged, altered, or from another session (400, logged as security)."""
 
 
-def _signer(secret: str) -> signing.Signer:
-    return signing.Signer(salt=f"statekit.page.{secret}")
+def _signer(session: SessionBase) -> signing.Signer:
+    """Signs page ids for one session: the salt holds the key the session's page ids are
+    bound to, its first key. cycle_key() keeps it in the session's data (BINDING), flush()
+    forgets it. Nothing is stored until then, so concurrent first pages agree."""
+    binding = session.get(BINDING) or session_key(session)
+    return signing.Signer(salt=f"statekit.page.{binding}")
 
 
 def new_page(request: HttpRequest) -> str:
     """A new page id for the page being rendered for ``request``."""
-    session = _request_session(request)
-    secret = session.get(SECRET)
-    if secret is None:
-        secret = session[SECRET] = secrets.token_hex(16)
-    page_id = _signer(secret).sign(secrets.token_hex(16))
-    session_key(session)
-    return page_id
+    return _signer(owner_session(request, "page state")).sign(secrets.token_hex(16))
 
 
 def page_config(request: HttpRequest | None) -> dict[str, Any] | None:
@@ -78,11 +77,10 @@ def page_config(request: HttpRequest | None) -> dict[str, Any] | None:
 
 def verify(session: SessionBase, page_id: str) -> str:
     """The page's owner in storage (``<session key>.<token>``), or InvalidPageId."""
-    secret = session.get(SECRET)
-    if not isinstance(page_id, str) or len(page_id) > 200 or secret is None:
-        raise InvalidPageId("The statekit page id was not issued to this session.")
+    if not isinstance(page_id, str) or len(page_id) > 200:
+        raise InvalidPageId("The statekit page id is not a page id.")
     try:
-        token = _signer(secret).unsign(page_id)
+        token = _signer(session).unsign(page_id)
     except signing.BadSignature:
         raise InvalidPageId(
             "The statekit page id does not verify: it was altered, or it belongs to "
@@ -107,20 +105,10 @@ def page_id_of(request: HttpRequest) -> str:
     return page_id
 
 
-def _request_session(request: HttpRequest) -> SessionBase:
-    session = getattr(request, "session", None)
-    if session is None:
-        raise ImproperlyConfigured(
-            "Page state needs request.session: add "
-            "'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE."
-        )
-    return session
-
-
 def page_owner(owner: Any, var: Any = None) -> str:
     """The storage owner of a page: from a request, or an owner string given as is."""
     if isinstance(owner, HttpRequest):
-        return verify(_request_session(owner), page_id_of(owner))
+        return verify(owner_session(owner, var or "page state"), page_id_of(owner))
     if isinstance(owner, str) and OWNER.fullmatch(owner):
         return owner
     raise StateTypeError(

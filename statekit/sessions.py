@@ -1,7 +1,7 @@
 """Session lifecycle: state follows a session through login, and ends with it.
 
 - ``cycle_key()`` (called by ``login()``) gives the session a new key: its session and page
-  state move to the new key at once.
+  state move to the new key before the old key is deleted, and its page ids stay valid.
 - ``flush()`` (called by ``logout()``), expiry and ``clearsessions`` end the session: its
   state is unreachable at once (no later session has its key) and is deleted, with its
   ``on_expire`` callbacks, by the next ``statekit_cleanup``. Its resources close in the
@@ -15,7 +15,6 @@ from __future__ import annotations
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.http import HttpRequest
 from django.utils import timezone
@@ -35,33 +34,55 @@ def alive(keys: set[str]) -> set[str]:
     return {key for key in keys if store().exists(key)}
 
 
-def _moved(old: str | None, session: SessionBase) -> bool:
-    return bool(old) and session.session_key not in (None, old)
-
-
 def watch(request: HttpRequest) -> None:
     """Hook this request's session so cycle_key moves its state and flush ends it."""
     session = getattr(request, "session", None)
     if session is None or "cycle_key" in session.__dict__:
         return
+    from statekit.pages import BINDING
     from statekit.resources import session_ended, session_moved
 
     cycle_key, acycle_key = session.cycle_key, session.acycle_key
     flush, aflush = session.flush, session.aflush
+    delete, adelete = session.delete, session.adelete
+
+    # cycle_key() creates the new key, then deletes the old one. The state moves in between,
+    # before the old key is gone: a cleanup running meanwhile never sees it as ended.
+    cycling: str | None = None  # the old key, while cycle_key() runs
+
+    def start_cycle() -> None:
+        nonlocal cycling
+        cycling = session.session_key
+        if cycling:
+            session.setdefault(BINDING, cycling)  # page ids stay bound to the first key
+
+    def hooked_delete(session_key: str | None = None) -> None:
+        if cycling and session_key == cycling:
+            get_backend().move_owner(cycling, session.session_key)
+            session_moved(cycling, session.session_key)
+        delete(session_key)
+
+    async def hooked_adelete(session_key: str | None = None) -> None:
+        if cycling and session_key == cycling:
+            await get_backend().amove_owner(cycling, session.session_key)
+            session_moved(cycling, session.session_key)
+        await adelete(session_key)
 
     def hooked_cycle_key() -> None:
-        old = session.session_key
-        cycle_key()
-        if _moved(old, session):
-            get_backend().move_owner(old, session.session_key)
-            session_moved(old, session.session_key)
+        nonlocal cycling
+        start_cycle()
+        try:
+            cycle_key()
+        finally:
+            cycling = None
 
     async def hooked_acycle_key() -> None:
-        old = session.session_key
-        await acycle_key()
-        if _moved(old, session):
-            await get_backend().amove_owner(old, session.session_key)
-            session_moved(old, session.session_key)
+        nonlocal cycling
+        start_cycle()
+        try:
+            await acycle_key()
+        finally:
+            cycling = None
 
     def hooked_flush() -> None:
         old = session.session_key
@@ -76,4 +97,5 @@ def watch(request: HttpRequest) -> None:
             session_ended(old)
 
     session.cycle_key, session.acycle_key = hooked_cycle_key, hooked_acycle_key
+    session.delete, session.adelete = hooked_delete, hooked_adelete
     session.flush, session.aflush = hooked_flush, hooked_aflush

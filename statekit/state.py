@@ -24,6 +24,7 @@ from statekit.exceptions import StateTypeError
 from statekit.signals import state_changed, variable_declared
 
 NAME = re.compile(r"[\w.:-]{1,200}")
+SESSION_KEY = re.compile(r"[^:.\s]{1,200}")  # ':' and '.' separate the parts of keys
 
 _registry: dict[tuple[str, str], Variable] = {}
 _registry_lock = threading.Lock()
@@ -319,11 +320,12 @@ class OwnedState(Variable):
         await self._adelete(await self._akey(owner))
 
 
-def _session(owner: Any, var: Any) -> SessionBase | str:
-    """The session (or session key) behind an owner, or a clear error."""
-    var = "session state" if var is None else repr(var)
+def owner_session(owner: Any, var: Any) -> SessionBase | str:
+    """The session (or session key) behind an owner, or a clear error. ``var`` (a variable,
+    or words for one) names what needs it."""
+    var = var if isinstance(var, str) else "session state" if var is None else repr(var)
     if isinstance(owner, str):
-        if owner:
+        if SESSION_KEY.fullmatch(owner):
             return owner
     elif isinstance(owner, SessionBase):
         return owner
@@ -336,15 +338,15 @@ def _session(owner: Any, var: Any) -> SessionBase | str:
             )
         return session
     raise StateTypeError(
-        f"The owner of {var} must be an HttpRequest, a SessionBase or a non-empty session "
-        f"key, not {owner!r}.",
+        f"The owner of {var} must be an HttpRequest, a SessionBase or a session key (1 to "
+        f"200 characters, no ':', '.' or space), not {owner!r}.",
     )
 
 
 def session_key(owner: Any, var: Any = None) -> str:
     """The session key of an owner; a session without one yet is saved (and marked
     modified, so SessionMiddleware sends its cookie)."""
-    session = _session(owner, var)
+    session = owner_session(owner, var)
     if isinstance(session, SessionBase):
         if session.session_key is None:
             session.save()
@@ -354,7 +356,7 @@ def session_key(owner: Any, var: Any = None) -> str:
 
 
 async def asession_key(owner: Any, var: Any = None) -> str:
-    session = _session(owner, var)
+    session = owner_session(owner, var)
     if isinstance(session, SessionBase):
         if session.session_key is None:
             await session.asave()

@@ -191,3 +191,39 @@ def test_state_key_of_a_page_traces_its_session(backend):
     from statekit.backends import get_backend
 
     assert get_backend().get(key) == '["hi"]'
+
+
+def test_a_cleanup_during_login_never_takes_the_moving_state(backend, monkeypatch):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    delete = SessionStore.delete
+
+    def delete_then_cleanup(self, session_key=None):  # a cleanup right after the old key goes
+        delete(self, session_key)
+        cleanup()
+
+    monkeypatch.setattr(SessionStore, "delete", delete_then_cleanup)
+    client = Client()
+    client.get("/put/apple/")
+    client.post("/login/")
+    assert client.get("/read/").json()["cart"] == ["apple"]
+    assert EXPIRED == []
+
+
+@pytest.mark.django_db
+def test_pages_issued_by_concurrent_requests_all_verify():
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    from statekit.pages import new_page, verify
+
+    first = SessionStore()
+    first.create()
+    ids = []
+    for _ in range(2):  # two requests of one session, each with its own copy, saved last-wins
+        request = RequestFactory().get("/")
+        request.session = SessionStore(session_key=first.session_key)
+        ids.append(new_page(request))
+        request.session.save()
+    fresh = SessionStore(session_key=first.session_key)
+    assert len({verify(fresh, page_id) for page_id in ids}) == 2
