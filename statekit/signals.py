@@ -3,7 +3,8 @@
 ``state_changed``
     Sent after a write changed the stored content of a variable (the stored JSON differs).
     A write that stores identical content sends nothing. When the write happens inside a
-    database transaction, the signal is sent once that transaction commits.
+    database transaction, the signal is sent once that transaction commits; an exception in
+    a receiver then is logged (the write has committed), not raised.
 
     sender: the declared variable (a ``GlobalState`` or ``SessionState`` instance).
     kwargs: ``scope`` ("global", "session", ...), ``name`` (str), ``owner`` (the session key,

@@ -69,3 +69,20 @@ def test_a_rolled_back_write_leaves_the_cache_right(name):
         counter.set(2)
         raise RuntimeError
     assert counter.get() == 1
+
+
+def test_a_raising_receiver_after_commit_leaves_the_cache_right(name, caplog):
+    first, second = GlobalState(name, default=0), GlobalState(name + "b", default=0)
+    first.set(1)
+    second.set(1)
+    assert (first.get(), second.get()) == (1, 1)  # both cached
+
+    @first.on_change
+    def boom(owner, old, new):
+        raise RuntimeError("receiver failed")
+
+    with transaction.atomic(using="postgres"):
+        first.set(5)
+        second.set(2)
+    assert second.get() == 2  # its invalidation ran despite the receiver before it
+    assert "receiver failed" in caplog.text

@@ -118,7 +118,7 @@ class CachedDatabaseBackend(DatabaseBackend):
             for owner in (old, new)
             for scope, sep in (("session", ":"), ("page", "."))
         ]
-        transaction.on_commit(lambda: self._invalidate(*patterns), using=self.alias)
+        transaction.on_commit(lambda: self._invalidate(*patterns), using=self.alias, robust=True)
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
@@ -130,7 +130,7 @@ class CachedDatabaseBackend(DatabaseBackend):
 
     def _invalidate_on_commit(self, key: StateKey) -> None:
         name = self.keys.key(key)
-        transaction.on_commit(lambda: self._invalidate(name), using=self.alias)
+        transaction.on_commit(lambda: self._invalidate(name), using=self.alias, robust=True)
 
     def _invalidate(self, *names: str) -> None:
         """Delete cached copies: names, or patterns ending in ``*``."""

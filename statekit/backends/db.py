@@ -135,7 +135,12 @@ class DatabaseBackend(BaseBackend):
                 return old, new
 
     def after_write(self, callback: Callable[[], None]) -> None:
-        transaction.on_commit(callback, using=self.alias)
+        if connections[self.alias].in_atomic_block:
+            # After the commit, robust: a raising receiver is logged and cannot stop the
+            # callbacks of later writes (cache invalidations, live updates).
+            transaction.on_commit(callback, using=self.alias, robust=True)
+        else:
+            callback()
 
     def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
         return self.write(key, lambda old: text, ttl)[0]
