@@ -428,14 +428,17 @@
   //
   // {% statekit_js %} gives every rendered page a new id, signed for this session. It goes
   // with every same-origin request; when the page is hidden for good (closed, reloaded, or
-  // left), a beacon tells the server, which keeps the page's state PAGE_CLOSED_TTL more.
+  // left without entering the back/forward cache), a beacon tells the server, which keeps
+  // the page's state PAGE_CLOSED_TTL more. A page the cache evicts later sends nothing: its
+  // state then lives until its ttl or its session's end.
 
   const P = config.page || null;
   if (P) {
     sentHeaders.push([P.header, () => P.id]);
     sentFields.push([P.field, () => P.id]);
-    window.addEventListener("pagehide", () => {
-      if (!P.closeUrl || typeof navigator.sendBeacon !== "function") return;
+    window.addEventListener("pagehide", (event) => {
+      // Kept in the back/forward cache (persisted), the page may come back: not closed.
+      if (event.persisted || !P.closeUrl || typeof navigator.sendBeacon !== "function") return;
       const body = new FormData();
       body.append(P.field, P.id);
       navigator.sendBeacon(P.closeUrl, body);
