@@ -3,7 +3,9 @@
 Run by ``manage.py statekit_cleanup`` (cron it) or by calling :func:`cleanup` from a worker.
 Values are claimed in batches with atomic deletes that report what they deleted, so memory
 stays bounded, live state is never taken, and two cleanups running at once never run one
-callback twice. Callbacks run here, never inside a request.
+callback twice. A claimed value's callback runs right after its batch is claimed: if the
+process dies in between, that call is lost (at most once, never twice). Callbacks run here,
+never inside the request of the state's owner.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from statekit.backends import StateKey, get_backend
 from statekit.backends.base import origin
 from statekit.codec import decode
+from statekit.inspection import load_declarations
 from statekit.sessions import alive
 from statekit.state import _registry
 
@@ -29,6 +32,7 @@ class Report:
     ended: int = 0  # values whose session ended
     callbacks: int = 0  # on_expire calls that returned
     failures: int = 0  # on_expire calls that raised (logged)
+    undeclared: int = 0  # values of variables this process does not declare (logged)
     by_variable: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
@@ -36,7 +40,17 @@ def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
     for key, text in popped:
         scope, name = origin(key)
         report.by_variable[scope, name] += 1
-        callback = getattr(_registry.get((scope, name)), "on_expire", None)
+        variable = _registry.get((scope, name))
+        if variable is None:
+            report.undeclared += 1
+            logger.warning(
+                "statekit: deleted a value of %s state %r, which no module of this process "
+                "declares: no on_expire could run for it.",
+                scope,
+                name,
+            )
+            continue
+        callback = getattr(variable, "on_expire", None)
         if callback is None:
             continue
         try:
@@ -50,6 +64,7 @@ def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
 
 def cleanup(*, batch_size: int = 1000, dry_run: bool = False) -> Report:
     """Delete expired and ended state, running on_expire callbacks; see the module doc."""
+    load_declarations()  # their on_expire callbacks must be known
     backend = get_backend()
     report = Report()
     if dry_run:

@@ -122,3 +122,13 @@ def test_cleanup_command_reports_failing_callbacks(backend, name):
     with pytest.raises(CommandError, match="1 on_expire callback"):
         call_command("statekit_cleanup", stdout=io.StringIO())
     assert get_backend().count_expired() == 0  # claimed all the same
+
+
+@pytest.mark.django_db(transaction=True)
+def test_values_of_undeclared_variables_are_reported(caplog):
+    past = timezone.now() - timedelta(seconds=1)
+    StateValue.objects.create(scope="session", owner="x", name="gone.from.code", value="1",
+                              expires_at=past)  # fmt: skip
+    report = cleanup()
+    assert report.undeclared == 1 and report.expired == 1
+    assert "gone.from.code" in caplog.text

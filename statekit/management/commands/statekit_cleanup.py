@@ -7,7 +7,6 @@ from django.db import DatabaseError
 
 from statekit.cleanup import cleanup
 from statekit.exceptions import StateError
-from statekit.inspection import load_declarations
 
 
 class Command(BaseCommand):
@@ -27,7 +26,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, dry_run: bool, batch_size: int, **options: Any) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
-        load_declarations()  # their on_expire callbacks must be known
         try:
             report = cleanup(batch_size=batch_size, dry_run=dry_run)
         except (DatabaseError, StateError) as exc:
@@ -41,6 +39,11 @@ class Command(BaseCommand):
             self.stdout.write(f"  {scope} {name}: {count}")
         if not dry_run:
             self.stdout.write(f"Ran {report.callbacks} on_expire callback(s).")
+        if report.undeclared:
+            self.stdout.write(
+                f"{report.undeclared} value(s) of variables no module declares went without "
+                "on_expire (see the 'statekit' log)."
+            )
         if report.failures:
             raise CommandError(
                 f"{report.failures} on_expire callback(s) raised; see the 'statekit' log."
