@@ -2,7 +2,8 @@
 
 Writes are optimistic: read the row and its version, then update only if the version is
 unchanged (or insert, relying on the unique constraint), and retry otherwise. That is atomic
-on every database Django supports without holding locks across the caller's code.
+without holding locks across the caller's code. Tested on PostgreSQL and SQLite; the cleanup
+uses DELETE ... RETURNING (SQLite 3.35 or later).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ class DatabaseBackend(BaseBackend):
         return StateValue.objects.using(self.alias).filter(expires_at__lte=timezone.now()).count()
 
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
-        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35, MariaDB >= 10.5) reports exactly
+        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly
         # the rows this statement deleted. The outer expiry test is re-checked on rows that a
         # concurrent write just extended, so live state is never taken.
         connection = connections[self.alias]
