@@ -88,7 +88,7 @@ def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode()
 
 
-def _glob(text: str) -> str:
+def glob_literal(text: str) -> str:
     """``text`` as a literal in a Redis MATCH pattern."""
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
@@ -193,10 +193,9 @@ class CacheBackend(BaseBackend):
                 return str(new - amount), str(new)
         if type(amount) is int and abs(amount) < 2**62:
             keys = [self.keys.key(key), self.index, self._grave(key)]
-            try:
-                done = self._run("INCR", keys, [amount, default, _ms(ttl)])
-            except ResponseError:  # the sum overflows a 64-bit integer
-                done = None
+            # The script takes bases of up to 18 characters: with |amount| < 2**62 the sum
+            # always fits Redis's 64-bit integers.
+            done = self._run("INCR", keys, [amount, default, _ms(ttl)])
             if done:
                 return _text(done[0]), str(done[1])
         return super().incr(key, amount, default, ttl)
@@ -208,8 +207,8 @@ class CacheBackend(BaseBackend):
         self._run("EXPIRE", [self.keys.key(key), self.index], [_ms(ttl)])
 
     def move_owner(self, old: str, new: str) -> None:
-        prefix = self.keys.prefix
-        for pattern in (f"{prefix}:session:{old}:*", f"{prefix}:page:{old}.*"):
+        prefix, owner = glob_literal(self.keys.prefix), glob_literal(old)
+        for pattern in (f"{prefix}:session:{owner}:*", f"{prefix}:page:{owner}.*"):
             try:
                 names = list(self.redis.scan_iter(match=pattern, count=SCAN_BATCH))
             except REDIS_DOWN as exc:
@@ -236,7 +235,7 @@ class CacheBackend(BaseBackend):
         while True:
             try:
                 cursor, names = self.redis.scan(
-                    cursor, match=f"{self.keys.prefix}:{scope}:*", count=SCAN_BATCH
+                    cursor, match=f"{glob_literal(self.keys.prefix)}:{scope}:*", count=SCAN_BATCH
                 )
             except REDIS_DOWN as exc:
                 raise self._down(exc) from exc
@@ -263,10 +262,10 @@ class CacheBackend(BaseBackend):
     ) -> list[tuple[str, bool]]:
         """MATCH patterns that narrow a scan (``scan`` checks each key exactly after), each
         with whether to skip buried keys it finds (another pattern finds those)."""
-        prefix = _glob(self.keys.prefix)
-        s = _glob(scope) if scope else "*"
-        o = f"{_glob(owner)}*" if owner else "*"
-        n = _glob(name) if name else "*"
+        prefix = glob_literal(self.keys.prefix)
+        s = glob_literal(scope) if scope else "*"
+        o = f"{glob_literal(owner)}*" if owner else "*"
+        n = glob_literal(name) if name else "*"
         live = f"{prefix}:{s}:{o}:{n}"
         if expired is False:  # buried values are dead: never wanted
             return [(live, True)]

@@ -27,7 +27,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from statekit.backends.base import Alive, StateKey
-from statekit.backends.cache import REDIS_DOWN, RedisKeys
+from statekit.backends.cache import REDIS_DOWN, RedisKeys, glob_literal
 from statekit.backends.db import DatabaseBackend
 from statekit.conf import get_settings
 
@@ -112,9 +112,9 @@ class CachedDatabaseBackend(DatabaseBackend):
 
     def move_owner(self, old: str, new: str) -> None:
         super().move_owner(old, new)
-        prefix = self.keys.prefix
+        prefix = glob_literal(self.keys.prefix)
         patterns = [
-            f"{prefix}:{scope}:{owner}{sep}*"
+            f"{prefix}:{scope}:{glob_literal(owner)}{sep}*"
             for owner in (old, new)
             for scope, sep in (("session", ":"), ("page", "."))
         ]
@@ -169,7 +169,7 @@ class CachedDatabaseBackend(DatabaseBackend):
             if time.monotonic() < self._retry_at:
                 return False
             try:
-                self._unlink(f"{self.keys.prefix}:*")
+                self._unlink(f"{glob_literal(self.keys.prefix)}:*")
             except REDIS_DOWN:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
                 return False

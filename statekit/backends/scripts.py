@@ -39,7 +39,6 @@ local function track(key, index, ttl)
     redis.call('PEXPIRE', key, ttl + GRACE)
   else
     redis.call('ZREM', index, key)
-    redis.call('PERSIST', key)
   end
 end
 """
