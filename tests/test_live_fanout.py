@@ -117,7 +117,7 @@ PUBLISH_FAILED = "Could not publish the change of global state"
 
 
 def test_an_unreachable_channel_layer_never_fails_a_write(caplog, monkeypatch):
-    monkeypatch.setattr(live, "RETRY_SECONDS", 0.3)
+    monkeypatch.setattr(live, "RETRY_SECONDS", 2.0)
     down = [f"redis://127.0.0.1:{_closed_port()}/0"]
     redis = "channels_redis.core.RedisChannelLayer"
     with fresh_layer(redis, hosts=down), caplog.at_level(logging.ERROR, "statekit.live"):
@@ -126,7 +126,7 @@ def test_an_unreachable_channel_layer_never_fails_a_write(caplog, monkeypatch):
         assert caplog.text.count(PUBLISH_FAILED) == 1
         assert async_to_sync(board.aincr)() == 6  # the layer failed just now: not tried
         assert caplog.text.count(PUBLISH_FAILED) == 1
-        time.sleep(0.4)
+        time.sleep(2.2)
         board.set(7)  # tried again, and logged again
         assert caplog.text.count(PUBLISH_FAILED) == 2
 
@@ -139,14 +139,11 @@ def test_a_channel_layer_that_does_not_answer_delays_one_write_at_most(caplog, m
         hosts = [f"redis://127.0.0.1:{silent.getsockname()[1]}/0"]
         with fresh_layer("channels_redis.core.RedisChannelLayer", hosts=hosts):
             with caplog.at_level(logging.ERROR, "statekit.live"):
-                start = time.monotonic()
-                board.set(1)
-                assert 0.5 <= time.monotonic() - start < 2
+                board.set(1)  # waits for the layer, up to PUBLISH_TIMEOUT
                 assert "did not answer in 0.5 s" in caplog.text
-                start = time.monotonic()
                 for i in range(5):
                     board.set(i + 2)  # skipped while the layer is considered down
-                assert time.monotonic() - start < 0.5
+                assert caplog.text.count("did not answer") == 1  # none of them waited
                 assert board.get() == 6
 
 
