@@ -204,7 +204,11 @@ class BrowserState(Variable):
                 exc,
             )
             browser_state_rejected.send(
-                sender=self, request=request, name=self.name, reason=exc.reason, detail=str(exc)
+                sender=self.sender,
+                request=request,
+                name=self.name,
+                reason=exc.reason,
+                detail=str(exc),
             )
             return None
 

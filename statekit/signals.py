@@ -6,7 +6,8 @@
     database transaction, the signal is sent once that transaction commits; an exception in
     a receiver then is logged (the write has committed), not raised.
 
-    sender: the declared variable (a ``GlobalState`` or ``SessionState`` instance).
+    sender: the declared variable (a ``GlobalState``, ``SessionState``... instance; the first
+    one, when the same declaration ran twice).
     kwargs: ``scope`` ("global", "session", ...), ``name`` (str), ``owner`` (the session key,
     or ``None`` for global state), ``old`` and ``new`` (decoded values; ``None`` when the
     value did not exist / was deleted; after ``incr``, ``old`` is what ``get()`` returned

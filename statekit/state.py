@@ -91,6 +91,9 @@ class Variable:
     def _register(self) -> None:
         with _registry_lock:
             first = _registry.setdefault((self.scope, self.name), self)
+        # The same declaration again (a module imported twice) is the same variable: the
+        # first one is the sender of every signal, whichever copy wrote.
+        self.sender: Variable = first
         if first is self:
             variable_declared.send(sender=self)
         elif first._signature() != self._signature():
@@ -134,12 +137,14 @@ class Variable:
         def relay(sender: Variable, *, owner: str | None, old: Any, new: Any, **kwargs: Any):
             receiver(owner, old, new)
 
-        state_changed.connect(relay, sender=self, weak=False, dispatch_uid=(id(self), receiver))
+        state_changed.connect(
+            relay, sender=self.sender, weak=False, dispatch_uid=(id(self.sender), receiver)
+        )
         return receiver
 
     def _change(self, key: StateKey, old: str | None, new: str | None) -> dict[str, Any] | None:
         """The signal kwargs for a write from ``old`` to ``new``, None if nothing changed."""
-        if old == new or not state_changed.has_listeners(self):
+        if old == new or not state_changed.has_listeners(self.sender):
             return None
         return {
             "scope": key.scope,
@@ -152,12 +157,12 @@ class Variable:
     def _notify(self, key: StateKey, old: str | None, new: str | None) -> None:
         change = self._change(key, old, new)
         if change is not None:
-            get_backend().after_write(lambda: state_changed.send(sender=self, **change))
+            get_backend().after_write(lambda: state_changed.send(sender=self.sender, **change))
 
     async def _anotify(self, key: StateKey, old: str | None, new: str | None) -> None:
         change = self._change(key, old, new)
         if change is not None:
-            await state_changed.asend(sender=self, **change)
+            await state_changed.asend(sender=self.sender, **change)
 
     # -- operations on a key -------------------------------------------------------------
 

@@ -291,3 +291,14 @@ def test_incr_reports_the_value_get_returned_as_old(backend, name, changes):
     scoped.incr("s1")
     mine = [(c["old"], c["new"]) for c in changes if c["name"] == name]
     assert mine == [(0, 1), (1, 3), (10, 11)]
+
+
+def test_a_repeated_declaration_is_the_same_variable_for_signals(backend, name, changes):
+    first = GlobalState(name, default=0)
+    again = GlobalState(name, default=0)  # the module imported twice
+    seen = []
+    again.on_change(lambda owner, old, new: seen.append(new))
+    first.set(1)
+    again.set(2)
+    assert seen == [1, 2]
+    assert [c["sender"] for c in changes if c["name"] == name] == [first, first]
