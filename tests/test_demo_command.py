@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 from urllib.request import urlopen
 
 import pytest
@@ -110,10 +111,11 @@ def postgres_database() -> Iterator[str]:
     name = f"statekit_demo_{uuid.uuid4().hex[:10]}"
     server = {"host": POSTGRES["HOST"], "port": POSTGRES["PORT"], "user": POSTGRES["USER"]}
     password = POSTGRES["PASSWORD"]
+    credentials = f"{quote(server['user'])}:{quote(password)}"
     with psycopg.connect(**server, password=password, dbname="postgres", autocommit=True) as db:
         db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         try:
-            yield f"postgres://{server['user']}:{password}@{server['host']}:{server['port']}/{name}"
+            yield f"postgres://{credentials}@{server['host']}:{server['port']}/{name}"
         finally:
             db.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 

@@ -63,10 +63,9 @@ def counter_page(request):
 
 @require_POST
 def counter_load(request):
-    """Like the seed's demo.load(initialize_instance): each page load gets a new counter.
-    (The previous page's close beacon may arrive after this request: close it here.)"""
-    counters.close(request.session.session_key)
-    return counter_json(counters.get(request))  # built now, closed when this page closes
+    """Like the seed's demo.load(initialize_instance): each page load starts a new counter."""
+    counters.close(request.session.session_key)  # the session's previous one, if any
+    return counter_json(counters.get(request))  # built now; closed when this page closes
 
 
 @require_POST
