@@ -55,6 +55,24 @@ def _cache_messages(conf: dict[str, Any]) -> list[CheckMessage]:
     return []
 
 
+def _positive(
+    conf: dict[str, Any], key: str, id: str, example: float, *, seconds: bool = False
+) -> list[CheckMessage]:
+    """An error if ``STATEKIT[key]`` is not a positive integer (or number of seconds)."""
+    value = conf[key]
+    kinds = (int, float) if seconds else (int,)
+    if not isinstance(value, bool) and isinstance(value, kinds) and value > 0:
+        return []
+    what = "a positive number of seconds" if seconds else "a positive integer"
+    return [
+        Error(
+            f'STATEKIT["{key}"] = {value!r} is not {what}.',
+            hint=f'Set STATEKIT["{key}"] to {what}, e.g. {example}.',
+            id=id,
+        )
+    ]
+
+
 @register(Tags.caches, Tags.database, "statekit")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
@@ -79,16 +97,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     if cls.uses_cache:
         messages += _cache_messages(conf)
-    limit = conf["MAX_VALUE_BYTES"]
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        messages.append(
-            Error(
-                f'STATEKIT["MAX_VALUE_BYTES"] = {limit!r} is not a positive integer.',
-                hint='Set STATEKIT["MAX_VALUE_BYTES"] to a size in bytes, e.g. 1048576.',
-                id="statekit.E006",
-            )
-        )
-    return messages
+    return messages + _positive(conf, "MAX_VALUE_BYTES", "statekit.E006", 1048576)
 
 
 @register("statekit")
@@ -122,15 +131,7 @@ def check_lifecycle(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
     except ImproperlyConfigured:
         return messages  # Reported as statekit.E001 by check_settings.
     for key in ("PAGE_CLOSED_TTL", "RESOURCE_SWEEP_SECONDS", "CACHE_TIMEOUT"):
-        value = conf[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            messages.append(
-                Error(
-                    f'STATEKIT["{key}"] = {value!r} is not a positive number of seconds.',
-                    hint=f'Set STATEKIT["{key}"] to a number of seconds, e.g. 60.',
-                    id="statekit.E008",
-                )
-            )
+        messages += _positive(conf, key, "statekit.E008", 60, seconds=True)
     return messages
 
 
@@ -152,16 +153,7 @@ def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
                 id="statekit.E020",
             )
         )
-    limit = conf["BROWSER_MAX_BYTES"]
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        messages.append(
-            Error(
-                f'STATEKIT["BROWSER_MAX_BYTES"] = {limit!r} is not a positive integer.',
-                hint='Set STATEKIT["BROWSER_MAX_BYTES"] to a size in bytes, e.g. 4096.',
-                id="statekit.E021",
-            )
-        )
-    return messages
+    return messages + _positive(conf, "BROWSER_MAX_BYTES", "statekit.E021", 4096)
 
 
 # -- live state (websockets) -------------------------------------------------------------------
@@ -187,15 +179,7 @@ def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         )
     for key, example in (("WS_MAX_MESSAGE_BYTES", 4096), ("WS_MAX_WATCHES", 100)):
-        limit = conf[key]
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            messages.append(
-                Error(
-                    f'STATEKIT["{key}"] = {limit!r} is not a positive integer.',
-                    hint=f'Set STATEKIT["{key}"] to a positive integer, e.g. {example}.',
-                    id="statekit.E031",
-                )
-            )
+        messages += _positive(conf, key, "statekit.E031", example)
     alias = conf["CHANNEL_LAYER"]
     if getattr(settings, "ASGI_APPLICATION", None) and alias not in getattr(
         settings, "CHANNEL_LAYERS", {}
