@@ -81,9 +81,9 @@ async def connected(
 
 
 async def ask(ws: WebsocketCommunicator, **frame: Any) -> dict[str, Any]:
-    """Send ``frame`` (JSON) and return the answer."""
+    """Send ``frame`` (JSON) and return the answer (acknowledged, as statekit.js does)."""
     await ws.send_json_to(frame)
-    return await ws.receive_json_from(timeout=3)
+    return await next_frame(ws)
 
 
 async def watch(
@@ -98,7 +98,11 @@ async def watch(
 
 
 async def next_frame(ws: WebsocketCommunicator, timeout: float = 3) -> dict[str, Any]:
-    return json.loads(await ws.receive_from(timeout=timeout))
+    """The next frame, without its ``ack`` token, which is sent back as statekit.js does."""
+    frame = json.loads(await ws.receive_from(timeout=timeout))
+    token = frame.pop("ack")
+    await ws.send_json_to({"type": "ack", "ack": token})
+    return frame
 
 
 @pytest.fixture(name="layer")
