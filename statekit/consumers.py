@@ -6,15 +6,28 @@ Protocol (JSON text frames; ``id`` is the client's number or string for one watc
             {"type": "watch", "id": 2, "name": "cart", "scope": "session"}
             {"type": "watch", "id": 3, "name": "chat", "scope": "page", "page": "<page id>"}
             {"type": "unwatch", "id": 1}
+            {"type": "ack", "ack": "9f86d081"}
     server  {"type": "value", "id": 1, "scope": "global", "name": "visitors", "value": 41}
             {"type": "change", "id": 1, "scope": "global", "name": "visitors", "value": 42}
             {"type": "unwatched", "id": 1}
             {"type": "error", "id": 1, "code": "refused", "message": "..."}
 
-``value`` answers a watch with the current value; ``change`` follows every change. Error
-codes: ``invalid`` (a malformed frame), ``refused`` (not allowed to watch that), ``limit``
-(``STATEKIT["WS_MAX_MESSAGE_BYTES"]`` or ``["WS_MAX_WATCHES"]``), ``unavailable`` (the backend
-could not be read) and ``internal``. A bad frame never closes the connection.
+Every server frame also holds an ``"ack"`` token (flow control, below).
+``value`` answers a watch with the current value; ``change`` follows changes. A connection
+watches a variable (and owner) once: a second watch of it is refused (``duplicate``), so no
+change is ever sent twice. Error codes: ``invalid`` (a malformed frame), ``refused`` (not
+allowed to watch that), ``duplicate``, ``limit`` (``STATEKIT["WS_MAX_MESSAGE_BYTES"]`` or
+``["WS_MAX_WATCHES"]``), ``unavailable`` (the backend could not be read: watch again later;
+the watch is gone) and ``internal``. A refused frame leaves nothing registered and never
+closes the connection.
+
+Flow control (:mod:`statekit.outbox`): the client acknowledges what it read by sending back
+the ``ack`` token of the last frame it read. At most ``window_frames`` frames and
+``window_bytes`` bytes of values are unacknowledged; beyond that a watch that changes is sent
+its *latest* value once the client catches up, never every intermediate one. A client that
+stays behind, its window full, for ``slow_seconds`` without acknowledging anything, or that
+has ``max_frames`` answers unread, is closed with code 4408 (:data:`CLOSE_TOO_SLOW`); the
+client may reconnect and watch again, which resyncs it.
 
 Who may watch what: global variables declared ``public=True``; the session variables of the
 connection's own session (``scope["session"]``, from SessionMiddlewareStack or
@@ -29,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -40,11 +52,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from statekit import pages
 from statekit.conf import get_settings
 from statekit.live import current_json, group_name, watchable
+from statekit.outbox import FlowControl, Outbox, Watch, WatchId
 from statekit.state import declared
 
 logger = logging.getLogger("statekit.live")
 
-WatchId = int | str
 MAX_ID_LENGTH = 64
 _UNSET: Any = object()
 
@@ -57,18 +69,6 @@ class Refused(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class Watch:
-    id: WatchId
-    variable: Any
-    owner: str | None
-    group: str
-    fields: str  # '"id":1,"scope":"global","name":"visitors"', encoded once
-
-    def frame(self, kind: str, value_json: str) -> str:
-        return f'{{"type":"{kind}",{self.fields},"value":{value_json}}}'
-
-
 def _watch_id(message: dict[str, Any]) -> WatchId:
     value = message.get("id")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
@@ -78,7 +78,7 @@ def _watch_id(message: dict[str, Any]) -> WatchId:
     raise Refused("invalid", f"'id' must be an integer or a string of 1 to {MAX_ID_LENGTH}.")
 
 
-class StateConsumer(AsyncJsonWebsocketConsumer):
+class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
     """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
 
     scopes: ClassVar[tuple[str, ...]] = ("global", "session", "page")
@@ -86,14 +86,19 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
     fields: ClassVar[dict[str, set[str]]] = {
         "watch": {"type", "id", "name", "scope", "page"},
         "unwatch": {"type", "id"},
+        "ack": {"type", "ack"},
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.watches: dict[WatchId, Watch] = {}
-        self.members: dict[str, dict[WatchId, Watch]] = {}  # group -> its watches
+        self.members: dict[str, Watch] = {}  # group -> the watch of it (one per group)
+        self.outbox = Outbox(self.window_frames, self.window_bytes, self.max_frames)
+        self.closing = False
         self._session_key: str | None = _UNSET
         self._rejoining: asyncio.Task[None] | None = None
+        self._slow_timer: asyncio.TimerHandle | None = None
+        self._closer: asyncio.Task[None] | None = None
 
     @property
     def channel_layer_alias(self) -> str:  # type: ignore[override]
@@ -123,12 +128,12 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         try:
             content = self._decode(message.get("text"))
             kind = content.get("type")
-            if kind not in self.fields:
+            if not isinstance(kind, str) or kind not in self.fields:
                 raise Refused("invalid", f"'type' must be one of: {', '.join(self.fields)}.")
             unknown = set(content) - self.fields[kind]
             if unknown:
                 raise Refused("invalid", f"Unknown field(s): {', '.join(sorted(unknown))}.")
-            await (self.watch if kind == "watch" else self.unwatch)(content)
+            await getattr(self, kind)(content)
         except Refused as exc:
             await self.error(content, exc.code, str(exc))
         except StopConsumer:
@@ -142,10 +147,16 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(text, str):
             raise Refused("invalid", "Frames must be text: a JSON object.")
         limit = get_settings()["WS_MAX_MESSAGE_BYTES"]
-        if len(text) > limit or len(text.encode()) > limit:
+        if len(text) > limit:
             raise Refused("limit", f"Frames are limited to {limit} bytes.")
         try:
+            if len(text.encode()) > limit:
+                raise Refused("limit", f"Frames are limited to {limit} bytes.")
             content = json.loads(text)
+            # Escapes may spell lone surrogates ("\\ud800"): no valid text holds one.
+            json.dumps(content, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise Refused("invalid", "The frame holds a lone surrogate: not Unicode.") from None
         except (ValueError, RecursionError):
             raise Refused("invalid", "The frame is not valid JSON.") from None
         if not isinstance(content, dict):
@@ -158,7 +169,7 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
             wid = _watch_id(content) if isinstance(content, dict) else None
         except Refused:
             wid = None
-        await self.send_json({"type": "error", "id": wid, "code": code, "message": text})
+        await self.reply({"type": "error", "id": wid, "code": code, "message": text})
 
     # -- watch / unwatch -------------------------------------------------------------------
 
@@ -170,7 +181,7 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         if scope not in self.scopes:
             raise Refused("invalid", f"'scope' must be one of: {', '.join(self.scopes)}.")
         if wid in self.watches:
-            raise Refused("invalid", f"The id {wid!r} is already watching.")
+            raise Refused("duplicate", f"The id {wid!r} is already watching.")
         limit = get_settings()["WS_MAX_WATCHES"]
         if len(self.watches) >= limit:
             raise Refused("limit", f"A connection may watch at most {limit} variables.")
@@ -183,16 +194,25 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
                 + (", or not public." if scope == "global" else "."),
             )
         owner = await self.owner(scope, content)
-        fields = json.dumps({"id": wid, "scope": scope, "name": name}, ensure_ascii=False)
-        watch = Watch(wid, variable, owner, group_name(scope, owner, name), fields[1:-1])
+        group = group_name(scope, owner, name)
+        if group in self.members:
+            raise Refused(
+                "duplicate",
+                f"This connection watches {scope} state {name!r} already "
+                f"(id {self.members[group].id!r}).",
+            )
+        fields = json.dumps({"id": wid, "scope": scope, "name": name})
+        watch = Watch(wid, variable, owner, group, fields[1:-1])
         await self._join(watch)  # before reading: no change between read and join is lost
         try:
             value = await current_json(variable, owner)
-        except Exception:
+        except BaseException as exc:
+            await self._leave(watch)  # refused: nothing stays registered
+            if not isinstance(exc, Exception):
+                raise
             logger.exception("statekit consumer could not read %s state %r", scope, name)
-            await self._leave(watch)
             raise Refused("unavailable", f"{scope} state {name!r} could not be read.") from None
-        await self.send(text_data=watch.frame("value", value))
+        await self.offer(watch, "value", value)
 
     async def unwatch(self, content: dict[str, Any]) -> None:
         wid = _watch_id(content)
@@ -200,7 +220,15 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         if watch is None:
             raise Refused("invalid", f"The id {wid!r} is not watching.")
         await self._leave(watch)
-        await self.send_json({"type": "unwatched", "id": wid})
+        await self.reply({"type": "unwatched", "id": wid})
+
+    async def ack(self, content: dict[str, Any]) -> None:
+        token = content.get("ack")
+        if not isinstance(token, str) or not self.outbox.acknowledge(token):
+            raise Refused("invalid", "'ack' must be the token of a frame not acknowledged yet.")
+        await self.flush()
+
+    # -- frames out, flow-controlled (statekit.outbox) -------------------------------------
 
     async def owner(self, scope: str, content: dict[str, Any]) -> str | None:
         """Whose value a watch reads: None (global), the session key, or the page's owner."""
@@ -247,33 +275,33 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         return self._session_key
 
     async def _join(self, watch: Watch) -> None:
-        if watch.group not in self.members and self.channel_layer is not None:
-            await self.channel_layer.group_add(watch.group, self.channel_name)
-        self.members.setdefault(watch.group, {})[watch.id] = watch
+        self.members[watch.group] = watch
         self.watches[watch.id] = watch
+        if self.channel_layer is not None:
+            await self.channel_layer.group_add(watch.group, self.channel_name)
 
     async def _leave(self, watch: Watch) -> None:
-        self.watches.pop(watch.id, None)
-        members = self.members.get(watch.group, {})
-        members.pop(watch.id, None)
-        if not members:
-            self.members.pop(watch.group, None)
-            if self.channel_layer is not None:
-                await self.channel_layer.group_discard(watch.group, self.channel_name)
+        if self.members.get(watch.group) is not watch:
+            return
+        del self.members[watch.group]
+        del self.watches[watch.id]
+        self.outbox.forget(watch.group)
+        if self.channel_layer is not None:
+            await self.channel_layer.group_discard(watch.group, self.channel_name)
 
     # -- the channel layer -----------------------------------------------------------------
 
     async def statekit_change(self, event: dict[str, Any]) -> None:
         """A change published by :func:`statekit.live.publish` (type ``live.EVENT``)."""
-        value = event.get("value")
-        if not isinstance(value, str):
-            return
-        for watch in list(self.members.get(event.get("group", ""), {}).values()):
-            await self.send(text_data=watch.frame("change", value))
+        value, watch = event.get("value"), self.members.get(event.get("group", ""))
+        if isinstance(value, str) and watch is not None:
+            await self.offer(watch, "change", value)  # O(1) memory: sent, or marked behind
 
     async def disconnect(self, code: int) -> None:
-        if self._rejoining is not None:
-            self._rejoining.cancel()
+        self.closing = True
+        for pending in (self._rejoining, self._slow_timer):
+            if pending is not None:
+                pending.cancel()
         if self.channel_layer is not None:
             for group in list(self.members):
                 await self.channel_layer.group_discard(group, self.channel_name)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.request import urlopen
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
@@ -31,6 +33,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory, override_settings
 
 from statekit import pages, routing
+from tests.live_server_settings import CHANNELS_REDIS_DB
+from tests.services import REDIS_HOST, REDIS_PORT
 
 WS_PATH = "/ws/statekit/"
 
@@ -81,9 +85,9 @@ async def connected(
 
 
 async def ask(ws: WebsocketCommunicator, **frame: Any) -> dict[str, Any]:
-    """Send ``frame`` (JSON) and return the answer."""
+    """Send ``frame`` (JSON) and return the answer (acknowledged, as statekit.js does)."""
     await ws.send_json_to(frame)
-    return await ws.receive_json_from(timeout=3)
+    return await next_frame(ws)
 
 
 async def watch(
@@ -98,7 +102,11 @@ async def watch(
 
 
 async def next_frame(ws: WebsocketCommunicator, timeout: float = 3) -> dict[str, Any]:
-    return json.loads(await ws.receive_from(timeout=timeout))
+    """The next frame, without its ``ack`` token, which is sent back as statekit.js does."""
+    frame = json.loads(await ws.receive_from(timeout=timeout))
+    token = frame.pop("ack")
+    await ws.send_json_to({"type": "ack", "ack": token})
+    return frame
 
 
 @pytest.fixture(name="layer")
@@ -142,11 +150,30 @@ def process_env(**extra: str) -> dict[str, str]:
     }
 
 
-class Server:
-    """A daphne process serving the example project with websockets (tests/live_asgi.py)."""
+@pytest.fixture(name="channels_redis_prefix")
+def channels_redis_prefix_fixture() -> Iterator[str]:
+    """A prefix for the channels-redis layer shared by the processes of one test."""
+    prefix = f"statekit-live-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis(REDIS_HOST, REDIS_PORT, db=CHANNELS_REDIS_DB)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.unlink(key)
+    client.close()
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+
+SERVERS = {
+    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p"],
+    "uvicorn": ["-m", "uvicorn", "--ws", "websockets", "--lifespan", "off", "--port"],
+}
+
+
+class Server:
+    """A daphne (or uvicorn) process serving the example project with websockets
+    (tests/live_asgi.py)."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None, kind: str = "daphne") -> None:
         self.env = env
+        self.kind = kind
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -154,7 +181,7 @@ class Server:
 
     def start(self) -> Server:
         self.log = tempfile.TemporaryFile()  # its output, shown when it does not start
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        command = [sys.executable, *SERVERS[self.kind], str(self.port)]
         self.process = subprocess.Popen(
             [*command, "tests.live_asgi:application"],
             cwd=ROOT,
@@ -179,7 +206,7 @@ class Server:
                 time.sleep(0.1)
         self.log.seek(0)
         output = self.log.read().decode(errors="replace")
-        raise AssertionError(f"daphne on port {self.port} did not start:\n{output}")
+        raise AssertionError(f"{self.kind} on port {self.port} did not start:\n{output}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

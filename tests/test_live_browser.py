@@ -5,19 +5,23 @@ reaches a browser connected to another."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import redis
 
 from tests.browser import launch_options, watch_errors
 from tests.conftest import needs
-from tests.live_server_settings import CHANNELS_REDIS_DB
-from tests.live_support import WATCH_VISITORS, Server, process_env, run_command, seen, visit
-from tests.services import REDIS_HOST, REDIS_PORT
+from tests.live_support import (  # noqa: F401  (fixture: channels_redis_prefix)
+    WATCH_VISITORS,
+    Server,
+    channels_redis_prefix_fixture,
+    process_env,
+    run_command,
+    seen,
+    visit,
+)
 
 pytestmark = [*needs("chromium"), pytest.mark.django_db(transaction=True)]
 
@@ -89,17 +93,6 @@ def test_a_page_reconnects_and_resyncs_when_its_server_comes_back():
         expect(page.locator("#visitors")).to_have_text(str(first + 5))
         assert visit(server.url + "/visitors") == first + 6
         seen(page, first + 6)  # and live again
-
-
-@pytest.fixture
-def channels_redis_prefix() -> Iterator[str]:
-    """A prefix for the channels-redis layer shared by the processes of one test."""
-    prefix = f"statekit-live-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = redis.Redis(REDIS_HOST, REDIS_PORT, db=CHANNELS_REDIS_DB)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.unlink(key)
-    client.close()
 
 
 class TestTwoServerProcessesOnChannelsRedis:

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 score = GlobalState("test_live.score", default=0, public=True)
+other = GlobalState("test_live.other", default=0, public=True)
 secret = GlobalState("test_live.secret", default="hidden")
 cart = SessionState("test_live.cart", default=list)
 
@@ -149,18 +150,20 @@ def test_unwatch_stops_the_changes_and_leaves_the_group(layer):
     async def scenario():
         async with connected() as ws:
             await watch(ws, 1, score.name)
-            await watch(ws, 2, score.name)  # two watches of one variable: one group
+            await watch(ws, 2, other.name)
             group = group_name("global", None, score.name)
             assert len(layer.groups[group]) == 1
             await score.aset(1)
-            assert {(await next_frame(ws))["id"], (await next_frame(ws))["id"]} == {1, 2}
+            await other.aset(1)
+            assert [(await next_frame(ws))["id"], (await next_frame(ws))["id"]] == [1, 2]
             assert await ask(ws, type="unwatch", id=1) == {"type": "unwatched", "id": 1}
             await score.aset(2)
-            assert (await next_frame(ws))["id"] == 2
             assert await ws.receive_nothing(timeout=0.2)
+            await other.aset(2)
+            assert (await next_frame(ws))["id"] == 2
             assert await ask(ws, type="unwatch", id=2) == {"type": "unwatched", "id": 2}
-            assert group not in layer.groups
-            await score.aset(3)
+            assert layer.groups == {}
+            await other.aset(3)
             assert await ws.receive_nothing(timeout=0.2)
             answer = await ask(ws, type="unwatch", id=2)
             assert (answer["type"], answer["id"], answer["code"]) == ("error", 2, "invalid")
@@ -186,8 +189,8 @@ def test_limits_on_watches_and_frame_size(layer):
     async def scenario():
         async with connected() as ws:
             await watch(ws, 1, score.name)
-            await watch(ws, 2, score.name)
-            answer = await ask(ws, type="watch", id=3, name=score.name)
+            await watch(ws, 2, other.name)
+            answer = await ask(ws, type="watch", id=3, name=cart.name)
             assert (answer["code"], answer["id"]) == ("limit", 3)
             await ask(ws, type="unwatch", id=1)
             await watch(ws, 3, score.name)  # room again
@@ -240,8 +243,8 @@ def test_binary_frames_and_duplicate_ids_are_refused(layer):
             await ws.send_to(bytes_data=b'{"type": "watch"}')
             assert (await next_frame(ws))["code"] == "invalid"
             await watch(ws, "a", score.name)
-            answer = await ask(ws, type="watch", id="a", name=score.name)
-            assert (answer["code"], answer["id"]) == ("invalid", "a")
+            answer = await ask(ws, type="watch", id="a", name=other.name)
+            assert (answer["code"], answer["id"]) == ("duplicate", "a")
 
     run(scenario)
 

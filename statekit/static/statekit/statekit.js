@@ -488,15 +488,20 @@
 
   // ---- 6. live: statekit.watch, server state over a websocket (statekit/consumers.py) ----
   //
-  // One websocket per page, opened by the first watch at config.live.path. Each watch is
-  // sent as {"type": "watch", "id", "name", "scope"[, "page"]}; the server answers with
-  // {"type": "value"} (the current value) and then {"type": "change"} after every change.
+  // One websocket per page, opened by the first watch at config.live.path. Each watched
+  // variable is sent once as {"type": "watch", "id", "name", "scope"[, "page"]}, whatever the
+  // number of statekit.watch calls for it (the server refuses a second watch of a variable);
+  // the server answers with {"type": "value"} (the current value) and then {"type": "change"}.
+  // Every server frame carries an "ack" token, sent straight back ({"type": "ack"}): the
+  // server keeps only a small window of frames unacknowledged, and sends a client that fell
+  // behind the latest value when it catches up (closing it, code 4408, if it never does).
   // When the socket drops, it reconnects with exponential backoff (0.5 s doubling up to 30 s,
   // with jitter) and sends every watch again: the server's "value" answers resync the page.
 
   const L = Object.assign({ path: "/ws/statekit/" }, config.live);
   const SCOPES = ["global", "session", "page"];
-  const watches = new Map(); // id -> {id, name, scope, page, callback, onError, last}
+  const watches = new Map(); // id -> {id, key, name, scope, page, listeners, last}
+  const byKey = new Map(); // JSON [scope, name, page] -> the same watch
   let socket = null;
   let attempt = 0; // reconnections since the last successful open
   let timer = null;
@@ -514,15 +519,29 @@
     socket.send(JSON.stringify(frame));
   }
 
+  function call(w, listener, value, source) {
+    try {
+      listener.callback(value, { name: w.name, scope: w.scope, source });
+    } catch (error) {
+      report(error);
+    }
+  }
+
   function deliver(w, value, source) {
     const text = JSON.stringify(value);
     if (w.last === text) return; // a resync or a repeat that changes nothing
     w.last = text;
-    try {
-      w.callback(value, { name: w.name, scope: w.scope, source });
-    } catch (error) {
-      report(error);
-    }
+    let first = true; // each callback gets its own copy of the value
+    w.listeners.forEach((listener) => {
+      call(w, listener, first ? value : JSON.parse(text), source);
+      first = false;
+    });
+  }
+
+  function forget(w) {
+    watches.delete(w.id);
+    byKey.delete(w.key);
+    if (watches.size === 0) disconnect();
   }
 
   function failed(w, frame) {
@@ -534,18 +553,16 @@
         if (watches.get(w.id) === w && socket && socket.readyState === WebSocket.OPEN) sendWatch(w);
       }, 5000);
     } else {
-      watches.delete(w.id); // Refused or invalid: for good.
-      if (watches.size === 0) disconnect();
+      forget(w); // Refused or invalid: for good.
     }
-    if (w.onError) {
+    w.listeners.forEach((listener) => {
+      if (!listener.onError) return report(error);
       try {
-        w.onError(error);
+        listener.onError(error);
       } catch (thrown) {
         report(thrown);
       }
-    } else {
-      report(error);
-    }
+    });
   }
 
   function receive(event) {
@@ -555,6 +572,9 @@
     } catch (error) {
       report(new StatekitError("a live update is not JSON", { cause: error }));
       return;
+    }
+    if (frame && typeof frame.ack === "string" && event.target.readyState === WebSocket.OPEN) {
+      event.target.send(JSON.stringify({ type: "ack", ack: frame.ack })); // read: send more
     }
     const w = frame && watches.get(frame.id);
     if (frame && (frame.type === "value" || frame.type === "change")) {
@@ -607,6 +627,7 @@
    * public=True, the default), "session" or "page" (`page`: a page id, by default this
    * page's, statekit.page.id); onError(error)
    * for a refused watch (else it is reported). Returns the function that stops watching.
+   * Several watches of one variable share one server watch.
    */
   function watch(name, callback, options = {}) {
     const scope = options.scope === undefined ? "global" : options.scope;
@@ -626,17 +647,33 @@
           "session middleware, or pass options.page",
       );
     }
-    lastId += 1;
-    const w = { id: lastId, name, scope, callback, onError: options.onError, last: undefined };
-    if (scope === "page") w.page = page;
-    watches.set(w.id, w);
-    if (socket && socket.readyState === WebSocket.OPEN) sendWatch(w);
-    else connect();
+    const listener = { callback, onError: options.onError };
+    const key = JSON.stringify([scope, name, scope === "page" ? page : null]);
+    let w = byKey.get(key);
+    if (w) {
+      w.listeners.add(listener);
+      if (w.last !== undefined) {
+        // Watched already: this callback gets the current value too, as the first one did.
+        queueMicrotask(() => {
+          if (w.listeners.has(listener)) call(w, listener, JSON.parse(w.last), "value");
+        });
+      }
+    } else {
+      lastId += 1;
+      w = { id: lastId, key, name, scope, listeners: new Set([listener]), last: undefined };
+      if (scope === "page") w.page = page;
+      watches.set(w.id, w);
+      byKey.set(key, w);
+      if (socket && socket.readyState === WebSocket.OPEN) sendWatch(w);
+      else connect();
+    }
+    const watching = w;
     return () => {
-      if (!watches.delete(w.id)) return;
-      if (watches.size === 0) disconnect();
-      else if (socket && socket.readyState === WebSocket.OPEN) {
-        socket.send(JSON.stringify({ type: "unwatch", id: w.id }));
+      if (!watching.listeners.delete(listener) || watching.listeners.size > 0) return;
+      if (watches.get(watching.id) !== watching) return;
+      forget(watching);
+      if (socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ type: "unwatch", id: watching.id }));
       }
     };
   }
