@@ -39,7 +39,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from statekit import pages
 from statekit.conf import get_settings
-from statekit.live import current_json, group_name, watchable
+from statekit.live import current_json, group_name, on_layer, watchable
 from statekit.state import declared
 
 logger = logging.getLogger("statekit.live")
@@ -185,7 +185,11 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
         owner = await self.owner(scope, content)
         fields = json.dumps({"id": wid, "scope": scope, "name": name}, ensure_ascii=False)
         watch = Watch(wid, variable, owner, group_name(scope, owner, name), fields[1:-1])
-        await self._join(watch)  # before reading: no change between read and join is lost
+        try:
+            await self._join(watch)  # before reading: no change between read and join is lost
+        except Exception:  # the layer's server is down or restarting: the client asks again
+            logger.warning("statekit consumer could not join %s: channel layer failed", scope)
+            raise Refused("unavailable", "Live updates are unavailable; try again.") from None
         try:
             value = await current_json(variable, owner)
         except Exception:
@@ -248,7 +252,7 @@ class StateConsumer(AsyncJsonWebsocketConsumer):
 
     async def _join(self, watch: Watch) -> None:
         if watch.group not in self.members and self.channel_layer is not None:
-            await self.channel_layer.group_add(watch.group, self.channel_name)
+            await on_layer(lambda: self.channel_layer.group_add(watch.group, self.channel_name))
         self.members.setdefault(watch.group, {})[watch.id] = watch
         self.watches[watch.id] = watch
 

@@ -82,6 +82,16 @@ async def current_json(variable: Any, owner: str | None) -> str:
     return to_json(await variable.aget(owner))
 
 
+async def on_layer(call: Callable[[], Awaitable[None]]) -> None:
+    """Make a channel-layer call, and once more at once if it fails: after the layer's server
+    restarted, the first use of each pooled connection fails, and the retry opens a new one.
+    (A layer that is down fails both fast: connection refused.)"""
+    try:
+        await call()
+    except Exception:
+        await call()
+
+
 # -- publishing ------------------------------------------------------------------------------
 
 
@@ -136,7 +146,7 @@ def _run(
     try:
         if loop is not None:
             # A sync write made by async code in the loop's own thread: it cannot block here.
-            task = loop.create_task(_logged(layer.group_send(group, message()), what))
+            task = loop.create_task(_logged(_sending(layer, group, message()), what))
             _pending.add(task)
             task.add_done_callback(_pending.discard)
         elif isinstance(layer, InMemoryChannelLayer):
@@ -146,13 +156,17 @@ def _run(
                 return
             # Its queues belong to the consumers' loop: async_to_sync runs there when called
             # below sync_to_async (views and asend() under an ASGI server).
-            async_to_sync(layer.group_send)(group, message())
+            async_to_sync(layer.group_send)(group, message())  # in memory: cannot fail
         else:
             # A network layer works from any loop: use one long-lived loop for sync code,
             # so each write does not open a new event loop and a new Redis connection.
             _publisher().run(message, layer, group, what)
     except Exception:
         logger.exception("Could not publish the change of %s to the channel layer.", what)
+
+
+async def _sending(layer: BaseChannelLayer, group: str, message: dict[str, Any]) -> None:
+    await on_layer(lambda: layer.group_send(group, message))
 
 
 async def _logged(sending: Awaitable[None], what: str) -> None:
@@ -189,7 +203,7 @@ class _Publisher:
         if time.monotonic() < self.quiet_until.get(layer, 0.0):
             logger.debug("Channel layer down: the change of %s is not published.", what)
             return
-        sending = layer.group_send(group, message())
+        sending = _sending(layer, group, message())
         # In a context of its own: the writer's (asgiref's thread-sensitive executor, which
         # may be this blocked thread) must not follow the send into the loop.
         future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, sending, self.loop)
