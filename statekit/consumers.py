@@ -51,7 +51,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from statekit import pages
 from statekit.conf import get_settings
-from statekit.live import current_json, group_name, watchable
+from statekit.live import current_json, group_name, on_layer, watchable
 from statekit.outbox import FlowControl, Outbox, Watch, WatchId
 from statekit.state import declared
 
@@ -203,7 +203,11 @@ class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
             )
         fields = json.dumps({"id": wid, "scope": scope, "name": name})
         watch = Watch(wid, variable, owner, group, fields[1:-1])
-        await self._join(watch)  # before reading: no change between read and join is lost
+        try:
+            await self._join(watch)  # before reading: no change between read and join is lost
+        except Exception:  # the layer's server is down or restarting: the client asks again
+            logger.warning("statekit consumer could not join %s: channel layer failed", scope)
+            raise Refused("unavailable", "Live updates are unavailable; try again.") from None
         try:
             value = await current_json(variable, owner)
         except BaseException as exc:
@@ -275,10 +279,10 @@ class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
         return self._session_key
 
     async def _join(self, watch: Watch) -> None:
+        if self.channel_layer is not None:
+            await on_layer(lambda: self.channel_layer.group_add(watch.group, self.channel_name))
         self.members[watch.group] = watch
         self.watches[watch.id] = watch
-        if self.channel_layer is not None:
-            await self.channel_layer.group_add(watch.group, self.channel_name)
 
     async def _leave(self, watch: Watch) -> None:
         if self.members.get(watch.group) is not watch:

@@ -13,6 +13,7 @@ unreachable layer is logged (logger ``statekit.live``) and the write returns nor
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import logging
@@ -81,6 +82,16 @@ async def current_json(variable: Any, owner: str | None) -> str:
     return to_json(await variable.aget(owner))
 
 
+async def on_layer(call: Callable[[], Awaitable[None]]) -> None:
+    """Make a channel-layer call, and once more at once if it fails: after the layer's server
+    restarted, the first use of each pooled connection fails, and the retry opens a new one.
+    (A layer that is down fails both fast: connection refused.)"""
+    try:
+        await call()
+    except Exception:
+        await call()
+
+
 # -- publishing ------------------------------------------------------------------------------
 
 
@@ -99,29 +110,35 @@ def publish(
 
     A sync receiver, so a plain sync write costs nothing extra when there is nothing to
     publish (Django runs async receivers of ``send()`` through ``async_to_sync``, a new event
-    loop per write). ``asend()`` runs it in a worker thread; from there, as from a sync view
-    under an ASGI server, the message goes through the server's event loop.
+    loop per write). ``asend()`` runs it in a worker thread.
     Connected per watchable variable by :func:`_publish_changes_of`.
+
+    The message is made here, in the writer's thread; what runs in an event loop afterwards
+    is the layer's ``group_send`` only. Reading the value there (``aget()``, i.e.
+    ``sync_to_async``) would need the writer's thread, which is blocked waiting for that loop.
     """
     layer = channel_layer()
     if layer is None:
         return
     group = group_name(scope, owner, name)
 
-    async def send() -> None:
+    def message() -> dict[str, Any]:
         # A deleted value (or a stored null) reads as what get() returns now.
-        text = await current_json(sender, owner) if new is None else to_json(new)
-        await layer.group_send(group, {"type": EVENT, "group": group, "value": text})
+        value = new if new is not None else sender.get(*([] if scope == "global" else [owner]))
+        return {"type": EVENT, "group": group, "value": to_json(value)}
 
-    _run(send, layer, group, f"{scope} state {name!r}")
+    _run(message, layer, group, f"{scope} state {name!r}")
 
 
 _pending: set[asyncio.Task[None]] = set()
 
 
 def _run(
-    send: Callable[[], Awaitable[None]], layer: BaseChannelLayer, group: str, what: str
+    message: Callable[[], dict[str, Any]], layer: BaseChannelLayer, group: str, what: str
 ) -> None:
+    """Send ``message()`` to ``group``: ``message`` runs in this thread, and only when the
+    change is going to be sent (not when nobody in this process watches, nor while the layer
+    is down)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -129,7 +146,7 @@ def _run(
     try:
         if loop is not None:
             # A sync write made by async code in the loop's own thread: it cannot block here.
-            task = loop.create_task(_logged(send, what))
+            task = loop.create_task(_logged(_sending(layer, group, message()), what))
             _pending.add(task)
             task.add_done_callback(_pending.discard)
         elif isinstance(layer, InMemoryChannelLayer):
@@ -139,18 +156,22 @@ def _run(
                 return
             # Its queues belong to the consumers' loop: async_to_sync runs there when called
             # below sync_to_async (views and asend() under an ASGI server).
-            async_to_sync(send)()
+            async_to_sync(layer.group_send)(group, message())  # in memory: cannot fail
         else:
             # A network layer works from any loop: use one long-lived loop for sync code,
             # so each write does not open a new event loop and a new Redis connection.
-            _publisher().run(send, layer, what)
+            _publisher().run(message, layer, group, what)
     except Exception:
         logger.exception("Could not publish the change of %s to the channel layer.", what)
 
 
-async def _logged(send: Callable[[], Awaitable[None]], what: str) -> None:
+async def _sending(layer: BaseChannelLayer, group: str, message: dict[str, Any]) -> None:
+    await on_layer(lambda: layer.group_send(group, message))
+
+
+async def _logged(sending: Awaitable[None], what: str) -> None:
     try:
-        await send()
+        await sending
     except Exception:
         logger.exception("Could not publish the change of %s to the channel layer.", what)
 
@@ -170,13 +191,22 @@ class _Publisher:
             weakref.WeakKeyDictionary()
         )
 
-    def run(self, send: Callable[[], Awaitable[None]], layer: BaseChannelLayer, what: str) -> None:
+    def run(
+        self,
+        message: Callable[[], dict[str, Any]],
+        layer: BaseChannelLayer,
+        group: str,
+        what: str,
+    ) -> None:
         """Publish, waiting at most PUBLISH_TIMEOUT. After a failure, publishing to that layer
         is skipped for RETRY_SECONDS: while it is down, writes do not each wait for it."""
         if time.monotonic() < self.quiet_until.get(layer, 0.0):
             logger.debug("Channel layer down: the change of %s is not published.", what)
             return
-        future = asyncio.run_coroutine_threadsafe(send(), self.loop)  # type: ignore[arg-type]
+        sending = _sending(layer, group, message())
+        # In a context of its own: the writer's (asgiref's thread-sensitive executor, which
+        # may be this blocked thread) must not follow the send into the loop.
+        future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, sending, self.loop)
         try:
             future.result(PUBLISH_TIMEOUT)
         except Exception as exc:

@@ -1,6 +1,7 @@
 """Settings of the server processes the live tests start: tests/settings.py, on the test run's
 database (``STATEKIT_TEST_DB``, the SQLite file) and, with ``STATEKIT_TEST_CHANNELS_PREFIX``,
-on a channels-redis layer that every process of the test shares."""
+on a channels-redis layer that every process of the test shares (on the test Redis, or on
+``STATEKIT_TEST_CHANNELS_URL``: a Redis server of the test's own)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ if os.environ.get("STATEKIT_TEST_CHANNELS_PREFIX"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}"],
+                "hosts": [
+                    os.environ.get("STATEKIT_TEST_CHANNELS_URL")
+                    or f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}"
+                ],
                 "prefix": os.environ["STATEKIT_TEST_CHANNELS_PREFIX"],
             },
         }

@@ -1,0 +1,104 @@
+"""The channel layer's Redis restarted under live traffic: watching pages resync to the
+current value within seconds, without a reload.
+
+The test starts a Redis server of its own for the channels-redis layer (never the shared
+one), kills it while a page in Chromium watches, starts it again empty on the same port, and
+writes: the page shows the new value, and later writes are live again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.conftest import needs
+from tests.live_support import (
+    WATCH_VISITORS,
+    Server,
+    free_port,
+    process_env,
+    run_command,
+    seen,
+    visit,
+)
+from tests.test_live_browser import INCR, chromium, shown
+
+pytestmark = [*needs("redis", "chromium"), pytest.mark.django_db(transaction=True)]
+
+
+class OwnRedis:
+    """A throwaway redis-server on a free port, with no persistence: a restart empties it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OwnRedis:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert self.process.poll() is None, "redis-server exited"
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    server = OwnRedis().start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def test_pages_resync_after_the_layers_redis_restarts(own_redis):
+    from playwright.sync_api import expect
+
+    env = process_env(
+        STATEKIT_TEST_CHANNELS_PREFIX=f"statekit-live-{uuid.uuid4().hex[:10]}",
+        STATEKIT_TEST_CHANNELS_URL=own_redis.url,
+    )
+    with Server(env) as server, chromium() as browser:
+        page = browser.new_page()
+        page.goto(server.url + "/visitors/")
+        first = shown(page)
+        page.evaluate(WATCH_VISITORS)
+        assert visit(server.url + "/visitors") == first + 1
+        seen(page, first + 1)
+
+        own_redis.kill()  # the layer's Redis restarts, empty: every group is gone
+        run_command(env, INCR.format(5))  # a write while it is down: not published
+        own_redis.start()
+        # The page reconnects and watches again (its watches failed as "unavailable" while
+        # Redis was down): it shows the value written meanwhile, without a reload.
+        expect(page.locator("#visitors")).to_have_text(str(first + 6), timeout=20_000)
+        seen(page, first + 6, "value")
+
+        # A write through the server process, whose pooled connections are stale now.
+        assert visit(server.url + "/visitors") == first + 7
+        seen(page, first + 7)
+        expect(page.locator("#visitors")).to_have_text(str(first + 7))
+        run_command(env, INCR.format(1))  # and from another process
+        seen(page, first + 8)
+        expect(page.locator("#visitors")).to_have_text(str(first + 8))
