@@ -24,8 +24,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 
 from statekit import sealing
+from statekit.browser_refs import HEADER_BUDGET, MISSING_HEADER, REF_HEADER, REF_TTL
 from statekit.codec import decode, dumps
 from statekit.conf import get_settings
 from statekit.exceptions import ValueTooLarge
@@ -140,7 +142,7 @@ class BrowserState(Variable):
         if self.name not in ex.texts:
             sent = ex.writes if self.name in ex.writes else ex.received()
             entry = sent.get(self.name)
-            ex.texts[self.name] = None if entry is None else self._verify(ex.request, entry)
+            ex.texts[self.name] = None if entry is None else self.verify(ex.request, entry)
         text = ex.texts[self.name]
         return self.default() if text is None else decode(text)
 
@@ -188,7 +190,7 @@ class BrowserState(Variable):
             return {"s": sealing.sign(self.name, text), "t": written}
         return {"v": json.loads(text), "t": written}
 
-    def _verify(self, request: Any, entry: Any) -> str | None:
+    def verify(self, request: Any, entry: Any) -> str | None:
         """The JSON text of an entry, or None (the default) when it is refused."""
         try:
             return self._open(entry)
@@ -252,9 +254,18 @@ class BrowserState(Variable):
 
 def browser_config(writes: dict[str, Entry]) -> dict[str, Any]:
     """The browser part of the configuration ``{% statekit_js %}`` gives statekit.js."""
+    try:
+        upload_url: str | None = reverse("statekit:browser-upload")
+    except NoReverseMatch:  # statekit.urls not included: states over the budget are not sent
+        upload_url = None
     return {
         "prefix": get_settings()["BROWSER_PREFIX"],
         "header": HEADER,
+        "refHeader": REF_HEADER,
+        "missingHeader": MISSING_HEADER,
+        "budget": HEADER_BUDGET,
+        "refTtl": REF_TTL,
+        "uploadUrl": upload_url,
         "setHeader": SET_HEADER,
         "field": FIELD,
         "writesId": WRITES_ID,

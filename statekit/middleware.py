@@ -1,8 +1,9 @@
 """The exchange of browser state between statekit.js and the server, one request at a time.
 
 statekit.js sends the entries the page holds (see :mod:`statekit.browser`) as JSON with every
-same-origin fetch/XHR request, in the ``X-Statekit-Browser`` header, and with every same-origin
-POST form, in the ``_statekit_browser`` field. :class:`StatekitMiddleware` delivers the
+same-origin fetch/XHR request, in the ``X-Statekit-Browser`` header (within a budget: the
+entries that do not fit are referenced, see :mod:`statekit.browser_refs`), and with every
+same-origin POST form, in the ``_statekit_browser`` field. :class:`StatekitMiddleware` delivers the
 writes a request queued (``BrowserState.set`` / ``delete``) with its response:
 
 - to a fetch/XHR from statekit.js: in the ``X-Statekit-Browser-Set`` response header;
@@ -34,6 +35,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.html import json_script
 
+from statekit.browser_refs import MISSING_HEADER, REF_HEADER, aload, load
 from statekit.exceptions import StateTypeError
 from statekit.sessions import watch as watch_session
 from statekit.state import declared
@@ -74,6 +76,14 @@ class BrowserExchange:
         self.carried = False  # the request came with the carry cookie
         self.read_header = False
         self._received: dict[str, Any] | None = None
+        #: The reference to the bundle of entries too large for the header (browser_refs).
+        self.ref = request.headers.get(REF_HEADER) if self.from_js else None
+        self.bundle: str | None = None  # its stored text, once loaded
+        self.loaded = False
+        self.missing = False  # the server does not have it: statekit.js uploads it again
+
+    def take_bundle(self, text: str | None) -> None:
+        self.bundle, self.loaded, self.missing = text, True, text is None
 
     def queue(self, name: str, entry: Entry) -> None:
         self.writes[name] = entry
@@ -91,8 +101,17 @@ class BrowserExchange:
     def received(self) -> dict[str, Any]:
         """The entries the page sent, by state name (parsed once, not yet verified)."""
         if self._received is None:
-            self._received = self._parse()
+            if self.ref is not None and not self.loaded:
+                self.take_bundle(load(self.ref))
+            self._received = {**self._parse_bundle(), **self._parse()}
         return self._received
+
+    def _parse_bundle(self) -> dict[str, Any]:
+        if self.bundle is None:
+            return {}
+        self.read_header = True
+        found = json.loads(self.bundle)  # stored by browser_refs.store: an object
+        return found if isinstance(found, dict) else {}
 
     def _raw(self) -> tuple[str | None, str]:
         request = self.request
@@ -163,11 +182,15 @@ def _ascii_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
-def _start(request: HttpRequest) -> None:
+def _start(request: HttpRequest) -> BrowserExchange:
     watch_session(request)
     ex = request._statekit_browser = BrowserExchange(request, delivering=True)
-    if COOKIE not in request.COOKIES:
-        return
+    if COOKIE in request.COOKIES:
+        _uncarry(request, ex)
+    return ex
+
+
+def _uncarry(request: HttpRequest, ex: BrowserExchange) -> None:
     ex.carried = True
     value = request.get_signed_cookie(COOKIE, default=None, salt=COOKIE_SALT)
     try:
@@ -233,7 +256,9 @@ def _carry(request: HttpRequest, response: HttpResponseBase, writes: dict[str, E
 def _finish(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
     ex: BrowserExchange = request._statekit_browser
     if ex.read_header:
-        patch_vary_headers(response, (HEADER,))
+        patch_vary_headers(response, (HEADER, REF_HEADER) if ex.ref else (HEADER,))
+    if ex.missing:
+        response[MISSING_HEADER] = "1"
     if response.status_code >= 500:
         # Like sessions: a failed request writes nothing (carried writes stay in the cookie).
         return response
@@ -274,9 +299,11 @@ class StatekitMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        _start(request)
+        _start(request)  # a bundle is loaded when the view reads browser state
         return _finish(request, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        _start(request)
+        ex = _start(request)
+        if ex.ref is not None:  # loaded before the view: an async view must not wait on I/O
+            ex.take_bundle(await aload(ex.ref))
         return _finish(request, await self.get_response(request))

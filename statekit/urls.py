@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from statekit import pages
+from statekit import browser_upload, pages
 
 app_name = "statekit"
 urlpatterns = [
     path("page/close/", pages.close_page, name="page-close"),
+    path("browser/", browser_upload.upload, name="browser-upload"),
 ]

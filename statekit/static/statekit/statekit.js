@@ -60,7 +60,10 @@
   // when it was written. Values are the JSON of statekit.codec: a datetime, Decimal or UUID
   // appears as {"__sk__": "datetime", "v": "..."}.
 
-  const B = Object.assign({ prefix: "statekit:", states: {}, writes: {} }, config.browser);
+  const B = Object.assign(
+    { prefix: "statekit:", states: {}, writes: {}, budget: 1536, refTtl: 3600 },
+    config.browser,
+  );
   const states = B.states;
   const listeners = new Map(); // name -> Set of {callback}
   const changeHooks = []; // (name) => void, for the sections below
@@ -276,24 +279,129 @@
   statekit.browser = { get, set, remove, subscribe };
 
   // ---- 3. exchange: browser state to the server, writes back ----------------------------
+  //
+  // What a fetch/XHR carries stays small whatever is stored: the entries that fit in
+  // B.budget characters go inline in B.header; the others form one bundle, uploaded once to
+  // B.uploadUrl and referenced by the hash the server answers (B.refHeader). A request that
+  // needs a bundle the server does not have yet waits for its upload. Forms carry every
+  // entry in their body. See statekit/browser_refs.py.
 
-  /** The entries this page holds, as ASCII JSON (a header value must be ASCII). */
-  function outgoing() {
-    const sent = {};
+  const ascii = (text) =>
+    text.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+  /** The entries this page holds, as [name, entry] pairs. */
+  function held() {
+    const found = [];
     for (const name of Object.keys(states)) {
       const entry = read(name);
-      if (entry !== null) sent[name] = entry;
+      if (entry !== null) found.push([name, entry]);
     }
-    return JSON.stringify(sent).replace(
-      /[\u007f-\uffff]/g,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-    );
+    return found;
   }
 
-  /** What every same-origin fetch/XHR sends: [header name, () => value]. Sections add. */
-  const sentHeaders = [[B.header, outgoing]];
+  /** {inline: the header value (ASCII JSON), bundle: JSON of the entries left out, or null}. */
+  function outgoing() {
+    const pieces = held().map(([name, entry]) => [
+      name,
+      entry,
+      ascii(`${JSON.stringify(name)}:${JSON.stringify(entry)}`),
+    ]);
+    pieces.sort((a, b) => a[2].length - b[2].length); // the most values inline
+    const inline = [];
+    const left = {};
+    let size = 2;
+    for (const [name, entry, piece] of pieces) {
+      if (size + piece.length + 1 <= B.budget) {
+        inline.push(piece);
+        size += piece.length + 1;
+      } else left[name] = entry;
+    }
+    const names = Object.keys(left).sort();
+    const bundle = names.length ? JSON.stringify(Object.fromEntries(names.map((n) => [n, left[n]]))) : null;
+    return { inline: `{${inline.join(",")}}`, bundle };
+  }
+
+  const refs = new Map(); // bundle JSON -> {ref, at}: what the server holds, as far as we know
+  const uploads = new Map(); // bundle JSON -> Promise of its ref, while it uploads
+
+  function known(bundle) {
+    const found = refs.get(bundle);
+    // Uploaded again after half its time on the server, which keeps it REF_TTL after each use.
+    return found && Date.now() - found.at < B.refTtl * 500 ? found.ref : null;
+  }
+
+  const XHR = window.XMLHttpRequest && window.XMLHttpRequest.prototype;
+  const native = XHR && {
+    open: XHR.open,
+    send: XHR.send,
+    setRequestHeader: XHR.setRequestHeader,
+    abort: XHR.abort,
+  };
+
+  /** Upload `bundle`; calls done(ref), ref null when it failed (then it is not sent). */
+  function upload(bundle, sync, done) {
+    const finish = (xhr) => {
+      let ref = null;
+      try {
+        if (xhr && xhr.status === 200) ref = JSON.parse(xhr.responseText).ref || null;
+      } catch {
+        ref = null;
+      }
+      if (ref) {
+        refs.set(bundle, { ref, at: Date.now() });
+        if (refs.size > 8) refs.delete(refs.keys().next().value);
+      } else {
+        warnOnce("upload", "browser state over the header budget could not be uploaded: " +
+          "it reads as its default on the server (is statekit.urls included?)");
+      }
+      done(ref);
+    };
+    if (!B.uploadUrl || !native) return finish(null);
+    const xhr = new XMLHttpRequest();
+    try {
+      native.open.call(xhr, "POST", B.uploadUrl, !sync);
+      native.setRequestHeader.call(xhr, "Content-Type", "application/json");
+      if (!sync) xhr.addEventListener("loadend", () => finish(xhr));
+      native.send.call(xhr, bundle);
+    } catch {
+      return finish(null);
+    }
+    if (sync) finish(xhr);
+  }
+
+  function ensure(bundle) {
+    if (!uploads.has(bundle)) {
+      const uploading = new Promise((resolve) => upload(bundle, false, resolve));
+      uploads.set(bundle, uploading);
+      uploading.then(() => uploads.delete(bundle));
+    }
+    return uploads.get(bundle);
+  }
+
+  /** Headers other sections add to every same-origin fetch/XHR: [name, () => value]. */
+  const sentHeaders = [];
   /** What every same-origin POST form sends: [field name, () => value]. Sections add. */
-  const sentFields = [[B.field, outgoing]];
+  const sentFields = [[B.field, () => JSON.stringify(Object.fromEntries(held()))]];
+
+  /**
+   * The [name, value] headers of a same-origin request, or a Promise of them when a bundle
+   * must be uploaded first (`sync`: a synchronous XHR, which uploads synchronously).
+   */
+  function prepare(sync) {
+    const plan = outgoing();
+    const build = (ref) => {
+      const pairs = [[B.header, plan.inline], ...sentHeaders.map(([name, value]) => [name, value()])];
+      if (ref) pairs.push([B.refHeader, ref]);
+      return pairs;
+    };
+    if (plan.bundle === null) return build(null);
+    const ref = known(plan.bundle);
+    if (ref) return build(ref);
+    if (!sync) return ensure(plan.bundle).then(build);
+    let uploaded = null;
+    upload(plan.bundle, true, (found) => (uploaded = found));
+    return build(uploaded);
+  }
 
   /** Apply the server's writes: {name: entry, or null to remove}. */
   function apply(writes) {
@@ -310,7 +418,10 @@
     }
   }
 
-  function applyHeader(text) {
+  /** What a same-origin response says: writes, and whether our bundle is gone. */
+  function answered(header) {
+    if (header(B.missingHeader)) refs.clear();
+    const text = header(B.setHeader);
     if (!text) return;
     let writes;
     try {
@@ -333,43 +444,57 @@
   const nativeFetch = window.fetch;
   if (typeof nativeFetch === "function") {
     window.fetch = function fetch(input, init) {
-      let sending = null;
+      let prepared = null;
+      let headersOf = null;
       try {
         const isRequest = input instanceof Request;
         if (sameOrigin(isRequest ? input.url : String(input))) {
           const given = init && init.headers !== undefined ? init.headers : undefined;
-          const headers = new Headers(given ?? (isRequest ? input.headers : undefined));
-          for (const [name, value] of sentHeaders) {
-            if (!headers.has(name)) headers.set(name, value());
-          }
-          sending = nativeFetch.call(window, input, { ...init, headers });
+          const base = new Headers(given ?? (isRequest ? input.headers : undefined));
+          headersOf = (pairs) => {
+            const headers = new Headers(base);
+            for (const [name, value] of pairs) {
+              if (!headers.has(name)) headers.set(name, value);
+            }
+            return headers;
+          };
+          prepared = prepare(false);
         }
       } catch {
-        sending = null; // Let fetch itself report what is wrong with the arguments.
+        prepared = null; // Let fetch itself report what is wrong with the arguments.
       }
-      if (sending === null) return nativeFetch.call(window, input, init);
-      return sending.then((response) => {
-        applyHeader(response.headers.get(B.setHeader));
-        return response;
-      });
+      if (prepared === null) return nativeFetch.call(window, input, init);
+      const send = (pairs) =>
+        nativeFetch.call(window, input, { ...init, headers: headersOf(pairs) }).then((response) => {
+          answered((name) => response.headers.get(name));
+          return response;
+        });
+      return prepared instanceof Promise ? prepared.then(send) : send(prepared);
     };
   }
 
-  const XHR = window.XMLHttpRequest && window.XMLHttpRequest.prototype;
   if (XHR) {
-    const { open, send, setRequestHeader } = XHR;
-    const requests = new WeakMap(); // XMLHttpRequest -> {sameOrigin, headersSet, applied}
+    const { open, send, setRequestHeader, abort } = native;
+    const requests = new WeakMap(); // XMLHttpRequest -> {sameOrigin, sync, headersSet, applied}
     const watched = new WeakSet();
     const onState = function () {
       const sent = requests.get(this);
       if (this.readyState >= 2 && sent && sent.sameOrigin && !sent.applied) {
         sent.applied = true;
-        applyHeader(this.getResponseHeader(B.setHeader));
+        answered((name) => this.getResponseHeader(name));
       }
     };
     XHR.open = function (...args) {
-      requests.set(this, { sameOrigin: sameOrigin(String(args[1])), headersSet: new Set() });
+      requests.set(this, {
+        sameOrigin: sameOrigin(String(args[1])),
+        sync: args.length > 2 && !args[2],
+        headersSet: new Set(),
+      });
       return open.apply(this, args);
+    };
+    XHR.abort = function (...args) {
+      requests.delete(this); // A send waiting for an upload stays unsent.
+      return abort.apply(this, args);
     };
     XHR.setRequestHeader = function (...args) {
       const sent = requests.get(this);
@@ -378,21 +503,35 @@
     };
     XHR.send = function (...args) {
       const sent = requests.get(this);
-      if (sent && sent.sameOrigin) {
-        for (const [name, value] of sentHeaders) {
-          if (sent.headersSet.has(name.toLowerCase())) continue;
-          try {
-            setRequestHeader.call(this, name, value());
-          } catch (error) {
-            report(error);
-          }
-        }
-      }
       if (!watched.has(this)) {
         watched.add(this);
         this.addEventListener("readystatechange", onState);
       }
-      return send.apply(this, args);
+      if (!sent || !sent.sameOrigin) return send.apply(this, args);
+      const go = (pairs) => {
+        for (const [name, value] of pairs) {
+          if (sent.headersSet.has(name.toLowerCase())) continue;
+          try {
+            setRequestHeader.call(this, name, value);
+          } catch (error) {
+            report(error);
+          }
+        }
+        return send.apply(this, args);
+      };
+      let prepared;
+      try {
+        prepared = prepare(sent.sync);
+      } catch (error) {
+        report(error);
+        return send.apply(this, args);
+      }
+      if (!(prepared instanceof Promise)) return go(prepared);
+      // Sent once the bundle is uploaded; not if it was aborted or opened again meanwhile.
+      prepared.then((pairs) => {
+        if (requests.get(this) === sent) go(pairs);
+      });
+      return undefined;
     };
   }
 
