@@ -325,6 +325,17 @@ class OwnedState(Variable):
         await self._adelete(await self._akey(owner))
 
 
+def request_session(request: HttpRequest, var: Any) -> SessionBase:
+    """``request.session``, or a clear error naming ``var`` (a variable, or words for one)."""
+    session = getattr(request, "session", None)
+    if session is None:
+        raise ImproperlyConfigured(
+            f"{var if isinstance(var, str) else repr(var)} needs request.session: add "
+            "'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE."
+        )
+    return session
+
+
 def owner_session(owner: Any, var: Any) -> SessionBase | str:
     """The session (or session key) behind an owner, or a clear error. ``var`` (a variable,
     or words for one) names what needs it."""
@@ -335,13 +346,7 @@ def owner_session(owner: Any, var: Any) -> SessionBase | str:
     elif isinstance(owner, SessionBase):
         return owner
     elif isinstance(owner, HttpRequest):
-        session = getattr(owner, "session", None)
-        if session is None:
-            raise ImproperlyConfigured(
-                f"{var} needs request.session: add "
-                "'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE."
-            )
-        return session
+        return request_session(owner, var)
     raise StateTypeError(
         f"The owner of {var} must be an HttpRequest, a SessionBase or a session key (1 to "
         f"200 characters, no ':', '.' or space), not {owner!r}.",

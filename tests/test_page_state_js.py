@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,6 +29,12 @@ SAY = """async (text) => {
     body: new URLSearchParams({ text }),
   });
   return (await response.json()).chat;
+}"""
+
+
+LOGIN = """async () => {
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  await fetch("/login/", { method: "POST", headers: { "X-CSRFToken": token } });
 }"""
 
 
@@ -79,3 +86,22 @@ def test_a_closed_page_ends_after_page_closed_ttl(live_server, page, settings):
         in_a_thread(cleanup)
     assert CLOSED == [["bye"]]
     assert other.evaluate(SAY, "more") == ["stay", "more"]
+
+
+def test_logging_out_closes_the_page_quietly(live_server, page, caplog):
+    """The page a logout leaves sends its close beacon with the ended session's page id:
+    answered quietly (INFO), with nothing above INFO in the logs (no security error)."""
+    caplog.set_level(logging.INFO)
+    tab = open_chat(page, live_server)
+    tab.evaluate(LOGIN)
+    open_chat(tab, live_server)  # login rotated the CSRF token: the page shows the new one
+    assert tab.evaluate(SAY, "hi") == ["hi"]
+    with tab.expect_navigation():
+        tab.click("#logout")
+    tab.wait_for_function("() => window.statekit && window.statekit.page.id")
+    deadline = time.monotonic() + 10
+    while not any("session has ended" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the close beacon of the logged-out page never came"
+        tab.wait_for_timeout(200)
+    assert [r.getMessage() for r in caplog.records if r.levelno > logging.INFO] == []
+    assert tab.evaluate(SAY, "new") == ["new"]  # the new session's page works
