@@ -195,3 +195,87 @@ def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         )
     return messages
+
+
+# -- wiring: URLs and the websocket route --------------------------------------------------
+
+
+def _routes_consumer(app: Any, depth: int = 0) -> bool:
+    """Whether the ASGI application ``app`` routes websockets to statekit's consumer."""
+    from statekit.consumers import StateConsumer
+
+    if app is None or depth > 30:
+        return False
+    consumer = getattr(app, "consumer_class", None)
+    if isinstance(consumer, type):
+        return issubclass(consumer, StateConsumer)
+    mapping = getattr(app, "application_mapping", None)  # ProtocolTypeRouter
+    if isinstance(mapping, dict):
+        return _routes_consumer(mapping.get("websocket"), depth + 1)
+    routes = getattr(app, "routes", None) or ()  # URLRouter
+    if any(_routes_consumer(getattr(r, "callback", None), depth + 1) for r in routes):
+        return True
+    # Middleware (AuthMiddlewareStack, OriginValidator...) keeps the application it wraps.
+    return any(_routes_consumer(getattr(app, a, None), depth + 1) for a in ("inner", "application"))
+
+
+def _websocket_route_missing() -> str | None:
+    """Why pages cannot open statekit's websocket, or None when the route is there."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return "ASGI_APPLICATION is not set (a WSGI server cannot serve websockets)"
+    try:
+        app = import_string(path)
+    except Exception:
+        return None  # Not importable: the server reports it when it starts.
+    if _routes_consumer(app):
+        return None
+    return f"ASGI_APPLICATION = {path!r} routes no websocket to statekit's consumer"
+
+
+@register("statekit")
+def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Missing wiring statekit can see: statekit.W002 (statekit.urls), W031 (websocket route)."""
+    from django.urls import NoReverseMatch, reverse
+
+    from statekit.inspection import load_declarations
+    from statekit.live import watchable
+    from statekit.resources import _pools
+    from statekit.state import declared
+
+    messages: list[CheckMessage] = []
+    try:
+        load_declarations()  # the URLconf: variables its views declare
+        reverse("statekit:page-close")
+    except NoReverseMatch:
+        users = [f"PageState {v.name!r}" for v in declared("page")]
+        users += ["session resources"] if len(_pools) else []
+        if users:
+            messages.append(
+                Warning(
+                    f"statekit.urls is not included in ROOT_URLCONF, but {', '.join(users)} "
+                    "are declared: closed pages would keep their state and resources until "
+                    "their ttl or the session's end.",
+                    hint='Add path("statekit/", include("statekit.urls")) to urlpatterns.',
+                    id="statekit.W002",
+                )
+            )
+    except Exception:
+        pass  # A broken URLconf is reported by Django's own checks (urls.E...).
+    public = [v.name for v in declared("global") if watchable(v)]
+    why = _websocket_route_missing() if public else None
+    if why:
+        messages.append(
+            Warning(
+                f"{why}, but public state is declared ({', '.join(sorted(public))}): "
+                "statekit.watch() in pages would never connect, so they get no live changes.",
+                hint="Set ASGI_APPLICATION to an application whose ProtocolTypeRouter routes "
+                '"websocket" to URLRouter(statekit.routing.websocket_urlpatterns), and serve '
+                "it with daphne or uvicorn (see the README's Install section).",
+                id="statekit.W031",
+            )
+        )
+    return messages

@@ -10,6 +10,8 @@ from statekit.backends import get_backend
 from statekit.signals import state_changed
 from tests.services import REQUIRED, missing, usable
 
+pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs a user's tests
+
 
 def needs(*services: str) -> list[pytest.MarkDecorator]:
     """Marks for a test of real ``services``: skipped with the reason when one is missing."""

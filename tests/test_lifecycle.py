@@ -37,12 +37,14 @@ def test_a_read_slides_the_ttl(backend, name):
     assert v.get("s1") == "gone"
 
 
-def test_on_expire_runs_once_for_a_value_nobody_read(backend, name):
+def test_on_expire_runs_once_for_a_value_nobody_read(backend, statekit_state, name):
     seen = []
-    v = SessionState(name, default=0, ttl=0.3, on_expire=seen.append)
+    v = SessionState(name, default=0, ttl=30, on_expire=seen.append)
     v.set("s1", 41)
     v.set("s2", 42)
-    time.sleep(0.5)
+    statekit_state.clock.advance(29)
+    assert cleanup(dry_run=True).expired == 0
+    statekit_state.clock.advance(2)
     report = cleanup()
     assert sorted(seen) == [41, 42]
     assert report.expired >= 2 and report.callbacks >= 2
@@ -50,14 +52,14 @@ def test_on_expire_runs_once_for_a_value_nobody_read(backend, name):
     assert sorted(seen) == [41, 42]
 
 
-def test_a_write_over_an_expired_value_still_runs_its_on_expire(backend, name):
+def test_a_write_over_an_expired_value_still_runs_its_on_expire(backend, statekit_state, name):
     seen = []
-    v = SessionState(name, default=list, ttl=0.3, on_expire=seen.append)
+    v = SessionState(name, default=list, ttl=30, on_expire=seen.append)
     v.set("s1", ["old"])
-    time.sleep(0.5)
+    statekit_state.clock.advance(31)
     assert v.update("s1", lambda items: [*items, "new"]) == ["new"]
     v.set("s2", ["other"])
-    time.sleep(0.5)
+    statekit_state.clock.advance(31)
     v.delete("s2")  # deleting a dead value keeps it for on_expire too
     cleanup()
     assert sorted(seen, key=str) == [["new"], ["old"], ["other"]]
