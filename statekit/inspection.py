@@ -90,8 +90,8 @@ def parse(text: str, name: str) -> Any:
     it passed the checks a write makes: types and ``MAX_VALUE_BYTES``."""
     try:
         value = decode(text)
-    except (ValueError, KeyError, TypeError, ArithmeticError, IndexError) as exc:
-        raise StateTypeError(f"The value of {name!r} is not valid JSON: {exc}", name) from exc
+    except ValueError as exc:  # not JSON, or not statekit's encoding of a value
+        raise StateTypeError(f"The value of {name!r} is not valid JSON: {exc}", name) from None
     encode(value, name)
     return value
 

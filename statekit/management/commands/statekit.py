@@ -8,6 +8,7 @@ project's URLconf, as a server does, so it knows the variables the site declares
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from contextlib import nullcontext
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from statekit.backends import StateKey, get_backend
-from statekit.backends.base import Entry, origin
+from statekit.backends.base import MAX_TTL, Entry, origin
 from statekit.codec import encode
 from statekit.exceptions import StateError
 from statekit.inspection import (
@@ -57,8 +58,8 @@ def _planned(line: str) -> tuple[StateKey, Any, datetime | None]:
     """Check one export line as a write would, writing nothing; raise StateError."""
     try:
         record = json.loads(line)
-    except ValueError as exc:
-        raise StateError(f"not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise StateError(f"not JSON: {exc}") from None
     if not isinstance(record, dict) or set(record) != set(FIELDS):
         raise StateError(f"not an export line: an object of exactly {', '.join(FIELDS)}")
     scope, owner, name, text, expires = (record[field] for field in FIELDS)
@@ -73,11 +74,16 @@ def _planned(line: str) -> tuple[StateKey, Any, datetime | None]:
     value = parse(text, name)
     if expires is None:
         return key, value, None
-    moment = parse_datetime(expires) if isinstance(expires, str) else None
+    try:
+        moment = parse_datetime(expires) if isinstance(expires, str) else None
+    except ValueError:  # well formed, but not a time: 2099-13-45
+        moment = None
     if moment is None or timezone.is_naive(moment):
         raise StateError(f"expires_at {expires!r} is not an ISO 8601 time with a time zone")
     if scope not in EXPIRING:
         raise StateError(f"{scope} state never expires, but expires_at is {expires}")
+    if (moment - timezone.now()).total_seconds() > MAX_TTL:
+        raise StateError(f"expires_at {expires} is more than 100 years away (MAX_TTL)")
     return key, value, moment
 
 
@@ -131,6 +137,9 @@ class Command(BaseCommand):
         load_declarations()
         try:
             getattr(self, f"do_{command}")(**options)
+            self.stdout.flush()
+        except BrokenPipeError:  # the reader is gone (`statekit list | head`)
+            _silence_stdout()
         except (StateError, DatabaseError, OSError, UnicodeError) as exc:
             raise CommandError(f"statekit {command}: {exc}") from exc
 
@@ -306,6 +315,18 @@ class Command(BaseCommand):
         for (scope, name), counts in sorted(variables.items()):
             cells = "".join(f"{counts[c]:>15}" for c in columns)
             self.stdout.write(f"{name:<28}{scope:<10}{cells}")
+
+
+def _silence_stdout() -> None:
+    """End quietly, as Unix tools do when their reader goes: what is still buffered for
+    stdout goes nowhere, so Python's last flush at exit cannot fail loudly either."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def json_dumps(data: Any) -> str:
