@@ -183,7 +183,7 @@ def test_the_largest_storable_values_round_trip():
     ids=lambda text: text[:40],
 )
 def test_malformed_text_is_refused_with_statekits_error(text):
-    with pytest.raises(StateTypeError, match="'v'|^v"):
+    with pytest.raises(StateTypeError, match=r"'v'|^v"):
         parse(text, "v")
 
 
