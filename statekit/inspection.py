@@ -78,11 +78,14 @@ def size(text: str) -> int:
 
 
 def pretty(text: str) -> str:
-    """Stored JSON text, indented for people (the text itself if it is not JSON)."""
+    """Stored JSON text, indented for people (the text itself if it is not JSON that
+    statekit could store: too deep, or with a lone surrogate)."""
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+        shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        shown.encode()
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         return text
+    return shown
 
 
 def parse(text: str, name: str) -> Any:
