@@ -25,7 +25,8 @@ from statekit.exceptions import StateTypeError
 from statekit.signals import state_changed, variable_declared
 
 NAME = re.compile(r"[\w.:-]{1,200}")
-SESSION_KEY = re.compile(r"[^:.\s]{1,200}")  # ':' and '.' separate the parts of keys
+# ':' and '.' separate the parts of keys; no backend can store a lone surrogate.
+SESSION_KEY = re.compile(r"[^:.\s\ud800-\udfff]{1,200}")
 
 _registry: dict[tuple[str, str], Variable] = {}
 _registry_lock = threading.Lock()

@@ -59,6 +59,8 @@ def test_import_refuses_hostile_lines_and_writes_nothing(backend, name, tmp_path
         {**session, "expires_at": "2099-13-45T00:00:00+00:00"},
         {**session, "expires_at": "9999-12-31T23:59:59-14:00"},
         {**session, "expires_at": "2300-01-01T00:00:00+00:00"},
+        {**session, "owner": "s\ud800"},
+        {**good, "name": name + "\ud800"},
     ]
     lines = [json.dumps(session), *map(json.dumps, hostile), "[" * 50000, json.dumps(good)]
     path = tmp_path / "hostile.jsonl"
@@ -66,11 +68,11 @@ def test_import_refuses_hostile_lines_and_writes_nothing(backend, name, tmp_path
     with pytest.raises(CommandError) as error:
         run("import", str(path))
     message = str(error.value)
-    assert "nothing was written; 7 bad line(s)" in message
+    assert "nothing was written; 9 bad line(s)" in message
     assert "line 2: The value of" in message and "nested over" in message
     assert "line 5: expires_at '2099-13-45T00:00:00+00:00' is not an ISO 8601" in message
     assert "line 6: expires_at 9999-12-31T23:59:59-14:00 is more than 100 years" in message
-    assert "line 7: expires_at 2300" in message and "line 8: not JSON" in message
+    assert "line 7: expires_at 2300" in message and "line 10: not JSON" in message
     assert counter.get() == 0 and cart.get("s1") == []
     assert list(backend.scan(name=name, expired=None)) == []
 

@@ -110,3 +110,10 @@ def test_an_odd_stored_expiry_is_listed_exported_and_shown(backend, name, settin
     (line,) = [json.loads(x) for x in out.getvalue().splitlines() if x.startswith('{"scope"')]
     assert line["expires_at"].startswith("9999-12-31")
     assert cart.get("s1") == [1]
+
+
+def test_a_session_key_no_backend_can_store_is_refused(backend, name):
+    cart = SessionState(name, default=list)
+    with pytest.raises(StateTypeError, match="must be an HttpRequest"):
+        cart.set("s\ud800", [1])
+    assert list(backend.scan(name=name, expired=None)) == []
