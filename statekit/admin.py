@@ -190,7 +190,10 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
             return "expired (awaiting cleanup)"
         if obj.expires_at is None:
             return "never"
-        when = display_for_value(obj.expires_at, "")
+        try:
+            when = display_for_value(obj.expires_at, "")
+        except OverflowError:  # near datetime.max: past the end of time in TIME_ZONE
+            when = f"{obj.expires_at.isoformat()} (UTC)"
         return f"{when} (expired)" if self.dead(obj) else when
 
     @admin.display(description="value")

@@ -14,7 +14,7 @@ from django.db import connections
 
 from statekit.backends import backend_class
 from statekit.backends.cache import redis_client
-from statekit.conf import get_settings
+from statekit.conf import SettingsError, get_settings
 
 PROCESS_LOCAL = (LocMemCache, DummyCache, FileBasedCache)
 
@@ -77,6 +77,9 @@ def _positive(
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
         conf = get_settings()
+    except SettingsError as exc:
+        return [Error(str(exc), hint=exc.hint, id="statekit.E001")]
+    try:
         cls = backend_class(conf["BACKEND"])
     except ImproperlyConfigured as exc:
         return [

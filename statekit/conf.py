@@ -6,10 +6,12 @@ so ``override_settings`` works.
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from functools import cache
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -50,17 +52,43 @@ BACKEND_ALIASES = {
 }
 
 
+class SettingsError(ImproperlyConfigured):
+    """``STATEKIT`` is not a dict of known settings; ``hint`` says what to change."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _unknown(user: dict[Any, Any]) -> SettingsError | None:
+    unknown = sorted((key for key in user if key not in DEFAULTS), key=repr)
+    if not unknown:
+        return None
+    hints = []
+    for key in unknown:
+        close = get_close_matches(key, DEFAULTS, n=1) if isinstance(key, str) else []
+        fix = f"did you mean {close[0]!r}?" if close else "remove it"
+        hints.append(f"STATEKIT[{key!r}]: {fix}")
+    return SettingsError(
+        f"Unknown STATEKIT setting(s): {', '.join(map(repr, unknown))}. "
+        f"Known settings: {', '.join(DEFAULTS)}.",
+        "; ".join(hints),
+    )
+
+
 @cache
 def get_settings() -> dict[str, Any]:
+    """The settings; raise :class:`SettingsError` (``statekit.E001``) if they are not a dict
+    of known settings."""
     user = getattr(settings, "STATEKIT", {})
-    unknown = set(user) - set(DEFAULTS)
-    if unknown:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(
-            f"Unknown STATEKIT setting(s): {', '.join(sorted(unknown))}. "
-            f"Known settings: {', '.join(DEFAULTS)}."
+    if not isinstance(user, dict):
+        raise SettingsError(
+            f"STATEKIT is a {type(user).__name__}, not a dict.",
+            'Set STATEKIT to a dict of settings, e.g. {"BACKEND": "db"}.',
         )
+    error = _unknown(user)
+    if error is not None:
+        raise error
     return {**DEFAULTS, **user}
 
 

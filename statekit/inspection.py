@@ -78,11 +78,14 @@ def size(text: str) -> int:
 
 
 def pretty(text: str) -> str:
-    """Stored JSON text, indented for people (the text itself if it is not JSON)."""
+    """Stored JSON text, indented for people (the text itself if it is not JSON that
+    statekit could store: too deep, or with a lone surrogate)."""
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+        shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        shown.encode()
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         return text
+    return shown
 
 
 def parse(text: str, name: str) -> Any:
@@ -90,8 +93,8 @@ def parse(text: str, name: str) -> Any:
     it passed the checks a write makes: types and ``MAX_VALUE_BYTES``."""
     try:
         value = decode(text)
-    except (ValueError, KeyError, TypeError, ArithmeticError, IndexError) as exc:
-        raise StateTypeError(f"The value of {name!r} is not valid JSON: {exc}", name) from exc
+    except ValueError as exc:  # not JSON, or not statekit's encoding of a value
+        raise StateTypeError(f"The value of {name!r} is not valid JSON: {exc}", name) from None
     encode(value, name)
     return value
 

@@ -19,6 +19,7 @@ process by nature: with several workers, each builds its own for the sessions it
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -33,7 +34,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.http import HttpRequest
 
-from statekit.conf import get_settings
+from statekit.conf import DEFAULTS, get_settings
 from statekit.state import positive_seconds
 
 logger = logging.getLogger("statekit")
@@ -240,7 +241,17 @@ def _work() -> None:
             task = _sweep_now
         task()
         if task is _sweep_now:
-            next_sweep = time.monotonic() + float(get_settings()["RESOURCE_SWEEP_SECONDS"])
+            next_sweep = time.monotonic() + _sweep_seconds()
+
+
+def _sweep_seconds() -> float:
+    """``RESOURCE_SWEEP_SECONDS``, or its default while the settings are wrong (the system
+    checks report them: statekit.E001, E008): this thread never dies of a typo."""
+    try:
+        seconds = float(get_settings()["RESOURCE_SWEEP_SECONDS"])
+    except (ImproperlyConfigured, TypeError, ValueError, OverflowError):
+        seconds = 0
+    return seconds if 0 < seconds < math.inf else DEFAULTS["RESOURCE_SWEEP_SECONDS"]
 
 
 def _sweep_now() -> None:

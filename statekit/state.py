@@ -19,12 +19,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 from statekit.backends import StateKey, get_backend
+from statekit.backends.base import MAX_TTL
 from statekit.codec import decode, dumps, encode
 from statekit.exceptions import StateTypeError
 from statekit.signals import state_changed, variable_declared
 
 NAME = re.compile(r"[\w.:-]{1,200}")
-SESSION_KEY = re.compile(r"[^:.\s]{1,200}")  # ':' and '.' separate the parts of keys
+# ':' and '.' separate the parts of keys; no backend can store a lone surrogate.
+SESSION_KEY = re.compile(r"[^:.\s\ud800-\udfff]{1,200}")
 
 _registry: dict[tuple[str, str], Variable] = {}
 _registry_lock = threading.Lock()
@@ -44,9 +46,14 @@ def positive_seconds(value: float | timedelta | None, what: str) -> float | None
     if value is None:
         return None
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 < seconds <= MAX_TTL
+    ):
         raise ImproperlyConfigured(
-            f"{what} must be a positive number of seconds or a timedelta, not {value!r}."
+            f"{what} must be a positive number of seconds (at most {MAX_TTL}, 100 years) "
+            f"or a timedelta, not {value!r}."
         )
     return float(seconds)
 

@@ -278,3 +278,37 @@ def test_pages_of_values(backend, name, superuser, monkeypatch):
         assert len(rows) == (3 if page < 3 else 1)
         seen |= rows
     assert seen == {("session", f"s{i}", name) for i in range(7)}
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ('"\\ud800"', "lone surrogate"),
+        ("[" * 20000 + "]" * 20000, "nested over"),
+        ('{"__sk__": "decimal", "v": "sNaN"}', "sNaN"),
+        ("1" * 5000, "not valid JSON"),
+        ('{"__sk__": "date", "v": "2099-13-45"}', "month must be"),
+    ],
+    ids=["surrogate", "deep", "decimal-snan", "huge-int", "bad-date"],
+)
+def test_hostile_values_get_a_form_error_and_write_nothing(
+    backend, name, superuser, state_changes, bad, message
+):
+    counter = GlobalState(name, default=0)
+    counter.set(1)
+    response = superuser.post(change_url(StateKey("global", "", name)), {"value": bad})
+    assert response.status_code == 200 and message in response.content.decode()
+    assert counter.get() == 1 and state_changes == [("global", name, None, 1)]
+    assert not LogEntry.objects.exists()
+
+
+@override_settings(TIME_ZONE="Pacific/Kiritimati")  # UTC+14: datetime.max is past its end
+def test_an_odd_stored_expiry_is_listed_and_shown(backend, name, superuser):
+    from tests.test_hostile_input import _odd_expiry
+
+    SessionState(name, default=list, ttl=60).set("s1", [1])
+    key = StateKey("session", "s1", name)
+    _odd_expiry(backend, key)
+    assert listed(superuser.get(LIST)) == {("session", "s1", name)}
+    page = superuser.get(change_url(key))
+    assert page.status_code == 200 and "9999-12-31" in page.content.decode()

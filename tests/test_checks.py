@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -14,10 +19,13 @@ from statekit.checks import (
     check_live_settings,
     check_settings,
 )
+from statekit.conf import DEFAULTS
+from statekit.resources import _sweep_seconds
 
 CHECKS = (check_settings, check_lifecycle, check_browser_settings, check_live_settings)
 
 REDIS = settings.CACHES["redis"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def ids(**overrides) -> list[str]:
@@ -41,6 +49,52 @@ def test_e001_unknown_backend():
 
 def test_e001_unknown_setting_name():
     assert ids(STATEKIT={"BAKCEND": "db"}) == ["statekit.E001"]
+    with override_settings(STATEKIT={"BAKCEND": "db", "MAX_VALU_BYTES": 1, "ZZZ": 1, 7: 1}):
+        (message,) = check_settings()
+    assert "'BAKCEND', 'MAX_VALU_BYTES', 'ZZZ', 7" in message.msg
+    assert message.hint == (
+        "STATEKIT['BAKCEND']: did you mean 'BACKEND'?; STATEKIT['MAX_VALU_BYTES']: did you "
+        "mean 'MAX_VALUE_BYTES'?; STATEKIT['ZZZ']: remove it; STATEKIT[7]: remove it"
+    )
+
+
+@pytest.mark.parametrize("value", [None, ["BACKEND"], "db"])
+def test_e001_statekit_not_a_dict(value):
+    assert ids(STATEKIT=value) == ["statekit.E001"]
+
+
+@pytest.mark.parametrize("conf", [{"MAX_VALU_BYTES": 1}, {"RESOURCE_SWEEP_SECONDS": 0}])
+def test_the_resource_sweep_runs_on_its_default_while_settings_are_wrong(conf):
+    with override_settings(STATEKIT=conf):
+        assert _sweep_seconds() == DEFAULTS["RESOURCE_SWEEP_SECONDS"]
+    with override_settings(STATEKIT={"RESOURCE_SWEEP_SECONDS": 0.5}):
+        assert _sweep_seconds() == 0.5
+
+
+def test_a_setting_typo_is_reported_by_the_checks_before_anything_fails(tmp_path):
+    """A project that declares a session_resource (its sweeping thread starts at once)."""
+    (tmp_path / "typo_settings.py").write_text(
+        "from example_project.settings import *\n"
+        'STATEKIT = {**STATEKIT, "RESOURCE_SWEEP_SECOND": 5}\n'
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "typo_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("SystemCheckError"), done.stderr
+    assert "Traceback" not in done.stderr and "Exception in thread" not in done.stderr
+    assert "(statekit.E001) Unknown STATEKIT setting(s): 'RESOURCE_SWEEP_SECOND'" in done.stderr
+    assert "did you mean 'RESOURCE_SWEEP_SECONDS'?" in done.stderr
 
 
 def test_e002_cache_alias_not_in_caches():

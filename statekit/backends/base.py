@@ -34,6 +34,11 @@ class StateKey(NamedTuple):
 #: "<scope>:<name>:<token>".
 EXPIRED = "expired"  # == statekit.models.Scope.EXPIRED
 
+#: The longest lifetime a value can be given, in seconds (100 years): every backend can
+#: store the expiry it makes, and every reader can show it in any time zone. The API
+#: (``ttl=``) and ``statekit import`` refuse longer ones, so backends never see them.
+MAX_TTL = 100 * 365 * 86400
+
 #: Given session keys, return those whose session still exists.
 Alive = Callable[[set[str]], set[str]]
 
@@ -82,7 +87,7 @@ def add_to(name: str, text: str, amount: int | float | Decimal) -> str:
         )
     try:
         total = value + amount
-    except TypeError as exc:  # Decimal + float
+    except (TypeError, ArithmeticError) as exc:  # Decimal + float, a float overflow
         raise StateTypeError(f"incr() on {name!r}: {exc}", name) from exc
     return encode(total, name)
 

@@ -94,7 +94,12 @@ def glob_literal(text: str) -> str:
 
 
 def _when(due: float | None) -> datetime | None:
-    return None if due is None else datetime.fromtimestamp(due / 1000, tz=UTC)
+    if due is None:
+        return None
+    try:
+        return datetime.fromtimestamp(due / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # an expiry set outside statekit
+        return datetime.max.replace(tzinfo=UTC) if due > 0 else datetime.min.replace(tzinfo=UTC)
 
 
 class CacheBackend(BaseBackend):

@@ -8,26 +8,23 @@ project's URLconf, as a server does, so it knows the variables the site declares
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from contextlib import nullcontext
-from datetime import datetime
 from itertools import chain, islice
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from statekit.backends import StateKey, get_backend
-from statekit.backends.base import Entry, origin
+from statekit.backends.base import origin
 from statekit.codec import encode
 from statekit.exceptions import StateError
 from statekit.inspection import (
-    EXPIRING,
     SCOPES,
-    declared_variable,
     expire_now,
     load_declarations,
     parse,
@@ -36,49 +33,10 @@ from statekit.inspection import (
     variable_of,
     write,
 )
+from statekit.management.commands._lines import export_line, planned, when
 
 STATUSES = {"live": False, "expired": True, "all": None}
-FIELDS = ("scope", "owner", "name", "value", "expires_at")  # of an export line
 MAX_ERRORS = 20  # import: errors shown before "... and N more"
-
-
-def _when(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _export_line(entry: Entry) -> str:
-    scope, owner, name = entry.key
-    record = {"scope": scope, "owner": owner, "name": name, "value": entry.text}
-    record["expires_at"] = _when(entry.expires_at)
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-
-
-def _planned(line: str) -> tuple[StateKey, Any, datetime | None]:
-    """Check one export line as a write would, writing nothing; raise StateError."""
-    try:
-        record = json.loads(line)
-    except ValueError as exc:
-        raise StateError(f"not JSON: {exc}") from exc
-    if not isinstance(record, dict) or set(record) != set(FIELDS):
-        raise StateError(f"not an export line: an object of exactly {', '.join(FIELDS)}")
-    scope, owner, name, text, expires = (record[field] for field in FIELDS)
-    if scope not in SCOPES:
-        raise StateError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
-    if not all(isinstance(part, str) for part in (owner, name, text)):
-        raise StateError("owner, name and value must be strings")
-    key = StateKey(scope, owner, name)
-    var = declared_variable(key)
-    if (var._key() if scope == "global" else var._key(owner)) != key:  # checks the owner
-        raise StateError(f"owner {owner!r} is not an owner of {scope} state")
-    value = parse(text, name)
-    if expires is None:
-        return key, value, None
-    moment = parse_datetime(expires) if isinstance(expires, str) else None
-    if moment is None or timezone.is_naive(moment):
-        raise StateError(f"expires_at {expires!r} is not an ISO 8601 time with a time zone")
-    if scope not in EXPIRING:
-        raise StateError(f"{scope} state never expires, but expires_at is {expires}")
-    return key, value, moment
 
 
 class Command(BaseCommand):
@@ -131,6 +89,9 @@ class Command(BaseCommand):
         load_declarations()
         try:
             getattr(self, f"do_{command}")(**options)
+            self.stdout.flush()
+        except BrokenPipeError:  # the reader is gone (`statekit list | head`)
+            _silence_stdout()
         except (StateError, DatabaseError, OSError, UnicodeError) as exc:
             raise CommandError(f"statekit {command}: {exc}") from exc
 
@@ -195,7 +156,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"{'SCOPE':<8} {'NAME':<28} {'OWNER':<66} {'BYTES':>8}  EXPIRES")
         for entry in found:
-            expires = _when(entry.expires_at) or "never"
+            expires = when(entry.expires_at) or "never"
             expires += " (expired)" if entry.expired else ""
             self.stdout.write(
                 f"{entry.key.scope:<8} {entry.key.name:<28} {entry.key.owner or '-':<66} "
@@ -210,8 +171,8 @@ class Command(BaseCommand):
                 "owner": entry.key.owner,
                 "name": entry.key.name,
                 "bytes": size(entry.text),
-                "updated_at": _when(entry.updated_at),
-                "expires_at": _when(entry.expires_at),
+                "updated_at": when(entry.updated_at),
+                "expires_at": when(entry.expires_at),
                 "expired": entry.expired,
             }
             self.stdout.write(("," if i else "") + json_dumps(item), ending="")
@@ -229,7 +190,7 @@ class Command(BaseCommand):
         with open(output, "w", encoding="utf-8") if output else nullcontext(None) as out:
             count = 0
             for entry in get_backend().scan(scope, name, owner):
-                line = _export_line(entry)
+                line = export_line(entry)
                 if out is None:
                     self.stdout.write(line)
                 else:
@@ -269,7 +230,7 @@ class Command(BaseCommand):
             if not line.strip():
                 continue
             try:
-                plans.append(_planned(line))
+                plans.append(planned(line))
             except StateError as exc:
                 errors.append(f"line {number}: {exc}")
         return plans, errors
@@ -306,6 +267,18 @@ class Command(BaseCommand):
         for (scope, name), counts in sorted(variables.items()):
             cells = "".join(f"{counts[c]:>15}" for c in columns)
             self.stdout.write(f"{name:<28}{scope:<10}{cells}")
+
+
+def _silence_stdout() -> None:
+    """End quietly, as Unix tools do when their reader goes: what is still buffered for
+    stdout goes nowhere, so Python's last flush at exit cannot fail loudly either."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def json_dumps(data: Any) -> str:
