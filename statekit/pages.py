@@ -42,7 +42,7 @@ HEADER = "X-Statekit-Page"
 FIELD = "statekit_page"
 #: In the session's data after a login: the key its page ids are bound to (see _digest).
 BINDING = "_statekit_pages_of"
-OWNER = re.compile(r"[^.:\s]+\.[0-9a-f]{32}")
+OWNER = re.compile(r"[^.:\s\ud800-\udfff]{1,200}\.[0-9a-f]{32}")
 MAX_LENGTH = 200  # an issued id is about 110 characters
 SALT = "statekit.page"
 

@@ -13,7 +13,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
-from statekit import GlobalState, SessionState, StateTypeError
+from statekit import GlobalState, PageState, SessionState, StateTypeError
 from statekit.backends import StateKey
 from statekit.backends.base import MAX_TTL
 from statekit.codec import MAX_DEPTH
@@ -116,4 +116,11 @@ def test_a_session_key_no_backend_can_store_is_refused(backend, name):
     cart = SessionState(name, default=list)
     with pytest.raises(StateTypeError, match="must be an HttpRequest"):
         cart.set("s\ud800", [1])
+    assert list(backend.scan(name=name, expired=None)) == []
+
+
+def test_a_page_owner_no_backend_can_store_is_refused(backend, name):
+    chat = PageState(name, default=list)
+    with pytest.raises(StateTypeError, match="must be the request"):
+        chat.set(f"s\ud800.{'0' * 32}", ["hi"])
     assert list(backend.scan(name=name, expired=None)) == []
