@@ -27,11 +27,13 @@ import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from channels.layers import BaseChannelLayer
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger("statekit.live")
+T = TypeVar("T")
 
 #: How long a sync write waits for its change to be handed to the channel layer, in seconds.
 PUBLISH_TIMEOUT = 2.0
@@ -39,6 +41,8 @@ PUBLISH_TIMEOUT = 2.0
 RETRY_SECONDS = 1.0
 #: At most this many groups' latest messages are held while a layer is down.
 MAX_HELD = 10_000
+#: What a receive that got nothing in time raises (its server answered: not a failure).
+READ_TIMEOUTS = (TimeoutError, RedisTimeoutError)
 #: The close code of a websocket whose channel layer failed (1012 "service restart" would say
 #: it best, but Daphne's websocket library refuses to send it).
 CLOSE_LAYER_FAILED = 4503
@@ -69,18 +73,19 @@ def layer_answered(layer: BaseChannelLayer) -> None:
         logger.info("The channel layer answers again.")
 
 
-async def on_layer(layer: BaseChannelLayer, call: Callable[[], Awaitable[None]]) -> None:
+async def on_layer(layer: BaseChannelLayer, call: Callable[[], Awaitable[T]]) -> T:
     """Make a channel-layer call, and once more at once if it fails (a layer that is down
     fails both fast: connection refused). A failure of the retry is noted, then raised."""
     try:
         try:
-            await call()
+            result = await call()
         except Exception:
-            await call()
+            result = await call()
     except Exception as exc:
         layer_failed(layer, exc)
         raise
     layer_answered(layer)
+    return result
 
 
 class QuietReceive:
@@ -109,13 +114,20 @@ class QuietReceive:
         self._layer_receive = receive
 
     async def _receive_from_layer(self) -> dict[str, Any]:
-        if not self._layer_failed:
+        failed = 0  # the first failure may be a stale pooled connection: receive again
+        while not self._layer_failed:
             try:
                 return await self._layer_receive()
+            except READ_TIMEOUTS:
+                # Nothing arrived within the client's socket timeout: redis-py 8 defaults it
+                # to 5 s, the time channels-redis blocks for (BZPOPMIN). Not a failure.
+                failed = 0
             except Exception as exc:
-                self._layer_failed = True
-                layer_failed(self.channel_layer, exc)
-                return {"type": "statekit.layer_failed"}
+                failed += 1
+                if failed == 2:
+                    self._layer_failed = True
+                    layer_failed(self.channel_layer, exc)
+                    return {"type": "statekit.layer_failed"}
         never: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         return await never  # cancelled when the websocket is gone
 
