@@ -29,6 +29,10 @@ stays behind, its window full, for ``slow_seconds`` without acknowledging anythi
 has ``max_frames`` answers unread, is closed with code 4408 (:data:`CLOSE_TOO_SLOW`); the
 client may reconnect and watch again, which resyncs it.
 
+When the channel layer fails (its Redis died), the connection is closed with code 4503
+(:data:`statekit.layer.CLOSE_LAYER_FAILED`): the client reconnects later and watches again.
+The process logs one warning per outage, not one per connection.
+
 Who may watch what: global variables declared ``public=True``; the session variables of the
 connection's own session (``scope["session"]``, from SessionMiddlewareStack or
 AuthMiddlewareStack); the page variables of the connection's own pages: the page id (from
@@ -40,6 +44,7 @@ scope is refused with the same message as a non-public one, so names cannot be p
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from typing import Any, ClassVar
@@ -51,7 +56,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from statekit import pages
 from statekit.conf import get_settings
-from statekit.live import current_json, group_name, on_layer, watchable
+from statekit.layer import QuietReceive, on_layer
+from statekit.live import current_json, group_name, watchable
 from statekit.outbox import FlowControl, Outbox, Watch, WatchId
 from statekit.state import declared
 
@@ -78,7 +84,7 @@ def _watch_id(message: dict[str, Any]) -> WatchId:
     raise Refused("invalid", f"'id' must be an integer or a string of 1 to {MAX_ID_LENGTH}.")
 
 
-class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
+class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
     """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
 
     scopes: ClassVar[tuple[str, ...]] = ("global", "session", "page")
@@ -116,10 +122,11 @@ class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
             await asyncio.sleep(self.rejoin_seconds)
             for group in list(self.members):
                 if group in self.members:  # not left meanwhile
+                    join = functools.partial(self.channel_layer.group_add, group, self.channel_name)
                     try:
-                        await self.channel_layer.group_add(group, self.channel_name)
-                    except Exception:
-                        logger.exception("statekit consumer could not join %s again", group)
+                        await on_layer(self.channel_layer, join)
+                    except Exception:  # noted by on_layer; the next round tries again
+                        pass
 
     # -- frames in -------------------------------------------------------------------------
 
@@ -205,8 +212,7 @@ class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
         watch = Watch(wid, variable, owner, group, fields[1:-1])
         try:
             await self._join(watch)  # before reading: no change between read and join is lost
-        except Exception:  # the layer's server is down or restarting: the client asks again
-            logger.warning("statekit consumer could not join %s: channel layer failed", scope)
+        except Exception:  # the layer's server is down (noted by on_layer): the client asks again
             raise Refused("unavailable", "Live updates are unavailable; try again.") from None
         try:
             value = await current_json(variable, owner)
@@ -280,7 +286,8 @@ class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
 
     async def _join(self, watch: Watch) -> None:
         if self.channel_layer is not None:
-            await on_layer(lambda: self.channel_layer.group_add(watch.group, self.channel_name))
+            join = functools.partial(self.channel_layer.group_add, watch.group, self.channel_name)
+            await on_layer(self.channel_layer, join)
         self.members[watch.group] = watch
         self.watches[watch.id] = watch
 
@@ -291,7 +298,7 @@ class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
         del self.watches[watch.id]
         self.outbox.forget(watch.group)
         if self.channel_layer is not None:
-            await self.channel_layer.group_discard(watch.group, self.channel_name)
+            await self.discard(watch.group)
 
     # -- the channel layer -----------------------------------------------------------------
 
@@ -308,6 +315,6 @@ class StateConsumer(FlowControl, AsyncJsonWebsocketConsumer):
                 pending.cancel()
         if self.channel_layer is not None:
             for group in list(self.members):
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await self.discard(group)
         self.members.clear()
         self.watches.clear()

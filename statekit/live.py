@@ -7,22 +7,17 @@ layer's job, never a loop over clients here.
 
 Without a channel layer (``CHANNEL_LAYERS`` has no ``STATEKIT["CHANNEL_LAYER"]`` alias) this
 does nothing. Publishing never fails a write: the write has committed already, so an
-unreachable layer is logged (logger ``statekit.live``) and the write returns normally.
+unreachable layer is logged (once per outage, logger ``statekit.live``), the change is held
+until the layer answers again (:mod:`statekit.layer`) and the write returns normally.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import json
 import logging
-import os
-import threading
-import time
-import weakref
-from collections.abc import Awaitable, Callable
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -32,6 +27,7 @@ from django.dispatch import receiver
 from django.urls import get_script_prefix
 
 from statekit.conf import get_settings
+from statekit.layer import publisher
 from statekit.signals import state_changed, variable_declared
 from statekit.state import declared
 
@@ -39,10 +35,6 @@ logger = logging.getLogger("statekit.live")
 
 #: The ``type`` of the channel-layer messages; consumers handle it in ``statekit_change``.
 EVENT = "statekit.change"
-#: How long a sync write waits for its change to be handed to the channel layer, in seconds.
-PUBLISH_TIMEOUT = 2.0
-#: After the layer failed, how long sync writes skip publishing (not waiting for it again).
-RETRY_SECONDS = 5.0
 
 
 def group_name(scope: str, owner: str | None, name: str) -> str:
@@ -80,16 +72,6 @@ async def current_json(variable: Any, owner: str | None) -> str:
     if variable.scope == "global":
         return to_json(await variable.aget())
     return to_json(await variable.aget(owner))
-
-
-async def on_layer(call: Callable[[], Awaitable[None]]) -> None:
-    """Make a channel-layer call, and once more at once if it fails: after the layer's server
-    restarted, the first use of each pooled connection fails, and the retry opens a new one.
-    (A layer that is down fails both fast: connection refused.)"""
-    try:
-        await call()
-    except Exception:
-        await call()
 
 
 # -- publishing ------------------------------------------------------------------------------
@@ -130,107 +112,36 @@ def publish(
     _run(message, layer, group, f"{scope} state {name!r}")
 
 
-_pending: set[asyncio.Task[None]] = set()
-
-
 def _run(
     message: Callable[[], dict[str, Any]], layer: BaseChannelLayer, group: str, what: str
 ) -> None:
     """Send ``message()`` to ``group``: ``message`` runs in this thread, and only when the
-    change is going to be sent (not when nobody in this process watches, nor while the layer
-    is down)."""
+    change is going to be sent or held (not when nobody in this process watches)."""
     try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    try:
-        if loop is not None:
-            # A sync write made by async code in the loop's own thread: it cannot block here.
-            task = loop.create_task(_logged(_sending(layer, group, message()), what))
-            _pending.add(task)
-            task.add_done_callback(_pending.discard)
-        elif isinstance(layer, InMemoryChannelLayer):
+        if isinstance(layer, InMemoryChannelLayer):
             # Nobody in this process watches: skip the event loop. (A consumer joining after
             # this check reads the value after joining, and so sees this committed write.)
             if group not in getattr(layer, "groups", (group,)):
                 return
-            # Its queues belong to the consumers' loop: async_to_sync runs there when called
-            # below sync_to_async (views and asend() under an ASGI server).
-            async_to_sync(layer.group_send)(group, message())  # in memory: cannot fail
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                # Its queues belong to the consumers' loop: async_to_sync runs there when
+                # called below sync_to_async (views and asend() under an ASGI server).
+                async_to_sync(layer.group_send)(group, message())  # in memory: cannot fail
+            else:
+                task = loop.create_task(layer.group_send(group, message()))
+                _pending.add(task)
+                task.add_done_callback(_pending.discard)
         else:
-            # A network layer works from any loop: use one long-lived loop for sync code,
-            # so each write does not open a new event loop and a new Redis connection.
-            _publisher().run(message, layer, group, what)
+            # A network layer works from any loop, and may fail: statekit.layer holds the
+            # message while it is down.
+            publisher().publish(layer, group, message())
     except Exception:
         logger.exception("Could not publish the change of %s to the channel layer.", what)
 
 
-async def _sending(layer: BaseChannelLayer, group: str, message: dict[str, Any]) -> None:
-    await on_layer(lambda: layer.group_send(group, message))
-
-
-async def _logged(sending: Awaitable[None], what: str) -> None:
-    try:
-        await sending
-    except Exception:
-        logger.exception("Could not publish the change of %s to the channel layer.", what)
-
-
-class _Publisher:
-    """An event loop in a daemon thread that sync code hands coroutines to."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="statekit-live-publisher", daemon=True
-        )
-        self.thread.start()
-        # A layer that failed -> until when writes skip publishing to it.
-        self.quiet_until: weakref.WeakKeyDictionary[BaseChannelLayer, float] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def run(
-        self,
-        message: Callable[[], dict[str, Any]],
-        layer: BaseChannelLayer,
-        group: str,
-        what: str,
-    ) -> None:
-        """Publish, waiting at most PUBLISH_TIMEOUT. After a failure, publishing to that layer
-        is skipped for RETRY_SECONDS: while it is down, writes do not each wait for it."""
-        if time.monotonic() < self.quiet_until.get(layer, 0.0):
-            logger.debug("Channel layer down: the change of %s is not published.", what)
-            return
-        sending = _sending(layer, group, message())
-        # In a context of its own: the writer's (asgiref's thread-sensitive executor, which
-        # may be this blocked thread) must not follow the send into the loop.
-        future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, sending, self.loop)
-        try:
-            future.result(PUBLISH_TIMEOUT)
-        except Exception as exc:
-            future.cancel()
-            self.quiet_until[layer] = time.monotonic() + RETRY_SECONDS
-            if isinstance(exc, FutureTimeout):
-                raise TimeoutError(
-                    f"the channel layer did not answer in {PUBLISH_TIMEOUT:g} s; changes "
-                    f"are not published for {RETRY_SECONDS:g} s"
-                ) from None
-            raise
-
-
-_publisher_lock = threading.Lock()
-_publisher_instance: _Publisher | None = None
-
-
-def _publisher() -> _Publisher:
-    global _publisher_instance
-    with _publisher_lock:
-        # A forked child inherits the object but not the thread: start its own.
-        if _publisher_instance is None or _publisher_instance.pid != os.getpid():
-            _publisher_instance = _Publisher()
-        return _publisher_instance
+_pending: set[asyncio.Task[None]] = set()
 
 
 for _variable in declared():  # those declared before this module was imported

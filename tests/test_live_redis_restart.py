@@ -63,8 +63,8 @@ class OwnRedis:
             self.process = None
 
 
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
+@pytest.fixture(name="own_redis")
+def own_redis_fixture() -> Iterator[OwnRedis]:
     server = OwnRedis().start()
     try:
         yield server

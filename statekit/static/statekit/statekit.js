@@ -636,13 +636,16 @@
   // behind the latest value when it catches up (closing it, code 4408, if it never does).
   // When the socket drops, it reconnects with exponential backoff (0.5 s doubling up to 30 s,
   // with jitter) and sends every watch again: the server's "value" answers resync the page.
+  // The backoff restarts only once a connection answered a watch: a server whose channel
+  // layer is down accepts the socket, then closes it (code 4503), and is not asked again at
+  // once.
 
   const L = Object.assign({ path: "/ws/statekit/" }, config.live);
   const SCOPES = ["global", "session", "page"];
   const watches = new Map(); // id -> {id, key, name, scope, page, listeners, last}
   const byKey = new Map(); // JSON [scope, name, page] -> the same watch
   let socket = null;
-  let attempt = 0; // reconnections since the last successful open
+  let attempt = 0; // reconnections since a connection last answered a watch
   let timer = null;
   let lastId = 0;
 
@@ -717,6 +720,7 @@
     }
     const w = frame && watches.get(frame.id);
     if (frame && (frame.type === "value" || frame.type === "change")) {
+      attempt = 0;
       if (w) deliver(w, frame.value, frame.type);
     } else if (frame && frame.type === "error") {
       if (w) failed(w, frame);
@@ -737,7 +741,6 @@
     }
     socket = opened;
     opened.addEventListener("open", () => {
-      attempt = 0;
       watches.forEach(sendWatch);
     });
     opened.addEventListener("message", receive);
