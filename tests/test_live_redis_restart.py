@@ -92,12 +92,12 @@ def test_pages_resync_after_the_layers_redis_restarts(own_redis):
         own_redis.start()
         # The page reconnects and watches again (its watches failed as "unavailable" while
         # Redis was down): it shows the value written meanwhile, without a reload.
-        expect(page.locator("#visitors")).to_have_text(str(first + 6), timeout=20_000)
-        seen(page, first + 6, "value")
+        expect(page.locator("#visitors")).to_have_text(str(first + 6), timeout=60_000)
+        seen(page, first + 6, "value", timeout=30_000)
 
         # A write through the server process, whose pooled connections are stale now.
         assert visit(server.url + "/visitors") == first + 7
-        seen(page, first + 7)
+        seen(page, first + 7, timeout=30_000)
         expect(page.locator("#visitors")).to_have_text(str(first + 7))
         run_command(env, INCR.format(1))  # and from another process
         seen(page, first + 8)
