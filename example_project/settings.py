@@ -93,7 +93,11 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "statekit-example-channels"},
+            "CONFIG": {
+                # Longer than channels-redis's 5 s blocking read (redis-py's default is 5 s).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
+                "prefix": "statekit-example-channels",
+            },
         }
     }
 else:

@@ -21,8 +21,11 @@ if os.environ.get("STATEKIT_TEST_CHANNELS_PREFIX"):
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
-                    os.environ.get("STATEKIT_TEST_CHANNELS_URL")
-                    or f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}"
+                    {
+                        "address": os.environ.get("STATEKIT_TEST_CHANNELS_URL")
+                        or f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}",
+                        "socket_timeout": 10,
+                    }
                 ],
                 "prefix": os.environ["STATEKIT_TEST_CHANNELS_PREFIX"],
             },
