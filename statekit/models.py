@@ -35,3 +35,13 @@ class StateValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.name}" + (f" ({self.owner})" if self.owner else "")
+
+
+class CacheEpoch(models.Model):
+    """The generation of ``cached_db``'s Redis keys: one row, bumped by every write whose
+    cache invalidation did not certainly happen, which makes every older copy unreachable."""
+
+    value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"cache epoch {self.value}"

@@ -82,7 +82,7 @@ def test_cached_db_serves_the_database_and_is_never_stale_after(proxy, through, 
         counter = GlobalState(name, default=0)
         counter.set(1)
         assert counter.get() == 1
-        cache_key = get_backend().keys.key(StateKey("global", "", name))
+        cache_key = get_backend().cache_key(StateKey("global", "", name))
         assert direct.get(cache_key) == b"v1"  # the read filled the cache
 
         proxy.stop()
@@ -97,4 +97,7 @@ def test_cached_db_serves_the_database_and_is_never_stale_after(proxy, through, 
         time.sleep(RETRY_SECONDS + 0.1)
         assert counter.get() == 3
         assert counter.get() == 3
-        assert direct.get(cache_key) == b"v3"  # refilled from the database
+        assert direct.get(cache_key) == b"v1"  # the stale copy is still there, unreachable:
+        fresh_key = get_backend().cache_key(StateKey("global", "", name))
+        assert fresh_key != cache_key  # the writes of the outage moved the cache to a new epoch
+        assert direct.get(fresh_key) == b"v3"  # refilled from the database

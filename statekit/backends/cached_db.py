@@ -8,10 +8,17 @@ Coherence:
 - A read that misses takes a short lease on the key (``SET NX``), reads the database and
   stores the row only if its lease is still there. A write that lands meanwhile deletes the
   lease, so an old row read before that write is never cached after it.
-- Redis down: reads and writes carry on against the database and a warning is logged. The
-  process then knows its cache may hold values it could not delete; when Redis answers again
-  it first deletes every statekit key under the prefix, then uses the cache again. Retries
-  are spaced by ``RETRY_SECONDS`` so an outage does not cost a timeout per request.
+- Cache keys carry an *epoch*, a counter kept in the database (``CacheEpoch``). A write
+  whose deletion did not certainly happen (Redis failed, or this process skips Redis while
+  it believes it down) bumps the epoch once it committed: every copy cached before, in every
+  process, becomes unreachable at once, with no flush (old keys die by their timeout). Each
+  process reads the epoch again at most every ``EPOCH_SECONDS``, on a read that uses the
+  cache: one query per process and period, not one per read. So whatever Redis kept or lost
+  and whichever process wrote during an outage, no process serves a copy older than the
+  database's for more than ``EPOCH_SECONDS`` (plus a query) once Redis answers again.
+- Redis down: reads and writes carry on against the database and a warning is logged. Redis
+  is tried again every ``RETRY_SECONDS``, so an outage does not cost a timeout per request.
+- Database down: :class:`BackendUnavailable`, also for a cached read whose epoch is due.
 """
 
 from __future__ import annotations
@@ -23,18 +30,22 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from statekit.backends.base import Alive, StateKey
 from statekit.backends.cache import REDIS_DOWN, RedisKeys, glob_literal
-from statekit.backends.db import DatabaseBackend
+from statekit.backends.db import DatabaseBackend, reachable
 from statekit.conf import get_settings
+from statekit.models import CacheEpoch
 
 logger = logging.getLogger("statekit")
 
 LEASE_MS = 5000
 RETRY_SECONDS = 1.0
+EPOCH_SECONDS = 0.5
+EPOCH_ROW = 1
 ABSENT = b"n"  # cached marker: the database holds no live value
 
 # Store ARGV[2] with a lifetime of ARGV[3] ms, if our lease ARGV[1] is still on the key.
@@ -44,6 +55,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+#: Given an epoch, the Redis names (or patterns ending in ``*``) to delete.
+Names = Callable[[int], list[str]]
 
 
 class CachedDatabaseBackend(DatabaseBackend):
@@ -56,8 +70,15 @@ class CachedDatabaseBackend(DatabaseBackend):
         self.timeout_ms = round(get_settings()["CACHE_TIMEOUT"] * 1000)
         self._fill = self.redis.register_script(FILL)
         self._lock = threading.Lock()
-        self._dirty = False  # Redis may hold copies we failed to delete
-        self._retry_at = 0.0
+        self._skip_until = 0.0  # Redis failed: until then, the database alone serves
+        self._outage = False  # a warning was logged and Redis has not answered since
+        self._epoch = 0
+        self._epoch_due = 0.0  # when (time.monotonic()) to read the epoch again
+
+    def cache_key(self, key: StateKey, epoch: int | None = None) -> str:
+        """The Redis name of ``key``'s cached copy in ``epoch`` (default: the current one)."""
+        epoch = self._epoch if epoch is None else epoch
+        return f"{self.keys.prefix}:{epoch}:{key.scope}:{key.owner}:{key.name}"
 
     # -- reads -------------------------------------------------------------------------
 
@@ -65,7 +86,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         # A sliding ttl is kept by the database: such reads go there.
         if ttl is not None or connections[self.alias].in_atomic_block or not self._usable():
             return super().get(key, ttl)
-        name = self.keys.key(key)
+        name = self.cache_key(key, self._current_epoch())
         try:
             cached = self.redis.get(name)
             if cached is not None and cached[:1] == b"v":
@@ -77,6 +98,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         except REDIS_DOWN as exc:
             self._lost(exc)
             return super().get(key)
+        self._answered()
         found = self.fetch(key)
         if leased:
             self._store(name, lease, found)
@@ -97,88 +119,69 @@ class CachedDatabaseBackend(DatabaseBackend):
         except REDIS_DOWN as exc:
             self._lost(exc)
 
-    # -- writes ------------------------------------------------------------------------
+    # -- writes: each one invalidates, even when it failed (it may have committed) -----
 
     def write(
         self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
     ) -> tuple[str | None, str | None]:
-        result = super().write(key, fn, ttl)
-        self._invalidate_on_commit(key)
-        return result
+        try:
+            return super().write(key, fn, ttl)
+        finally:
+            self._invalidate_on_commit(lambda epoch: [self.cache_key(key, epoch)])
 
     def expire(self, key: StateKey, ttl: float) -> None:
-        super().expire(key, ttl)
-        self._invalidate_on_commit(key)
+        try:
+            super().expire(key, ttl)
+        finally:
+            self._invalidate_on_commit(lambda epoch: [self.cache_key(key, epoch)])
+
+    def discard(self, key: StateKey) -> bool:
+        try:
+            return super().discard(key)
+        finally:
+            self._invalidate_on_commit(lambda epoch: [self.cache_key(key, epoch)])
 
     def move_owner(self, old: str, new: str) -> None:
-        super().move_owner(old, new)
-        prefix = glob_literal(self.keys.prefix)
-        patterns = [
-            f"{prefix}:{scope}:{glob_literal(owner)}{sep}*"
-            for owner in (old, new)
-            for scope, sep in (("session", ":"), ("page", "."))
-        ]
-        transaction.on_commit(lambda: self._invalidate(*patterns), using=self.alias, robust=True)
+        def patterns(epoch: int) -> list[str]:
+            prefix = glob_literal(f"{self.keys.prefix}:{epoch}")
+            return [
+                f"{prefix}:{scope}:{glob_literal(owner)}{sep}*"
+                for owner in (old, new)
+                for scope, sep in (("session", ":"), ("page", "."))
+            ]
+
+        try:
+            super().move_owner(old, new)
+        finally:
+            self._invalidate_on_commit(patterns)
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
     ) -> Iterator[list[tuple[StateKey, str | None]]]:
         for batch in super().orphans(scope, alive, dry_run):
             if not dry_run:
-                self._invalidate(*(self.keys.key(key) for key, _ in batch))
+                keys = [key for key, _ in batch]
+                self._invalidate(lambda epoch, keys=keys: [self.cache_key(k, epoch) for k in keys])
             yield batch
 
-    def _invalidate_on_commit(self, key: StateKey) -> None:
-        name = self.keys.key(key)
-        transaction.on_commit(lambda: self._invalidate(name), using=self.alias, robust=True)
+    def _invalidate_on_commit(self, names: Names) -> None:
+        self.after_write(lambda: self._invalidate(names))
 
-    def _invalidate(self, *names: str) -> None:
-        """Delete cached copies: names, or patterns ending in ``*``."""
-        if not self._usable():
-            return
-        try:
-            for name in names:
-                if name.endswith("*"):
-                    self._unlink(name)
-                else:
-                    self.redis.delete(name)
-        except REDIS_DOWN as exc:
-            self._lost(exc)
-
-    # -- outages -----------------------------------------------------------------------
-
-    def _lost(self, exc: Exception) -> None:
-        with self._lock:
-            if not self._dirty:
-                logger.warning(
-                    "statekit: Redis behind cache alias %r is unavailable (%s); serving "
-                    "state from the database until it answers again.",
-                    self.keys.cache_alias,
-                    exc,
-                )
-            self._dirty = True
-            self._retry_at = time.monotonic() + RETRY_SECONDS
-
-    def _usable(self) -> bool:
-        """Whether the cache may be used now; after an outage, flush it first."""
-        if not self._dirty:
-            return True
-        with self._lock:
-            if not self._dirty:
-                return True
-            if time.monotonic() < self._retry_at:
-                return False
+    def _invalidate(self, names: Names) -> None:
+        """Delete cached copies in the current epoch; if that did not certainly happen,
+        bump the epoch, which makes every cached copy unreachable."""
+        if self._usable():
             try:
-                self._unlink(f"{glob_literal(self.keys.prefix)}:*")
-            except REDIS_DOWN:
-                self._retry_at = time.monotonic() + RETRY_SECONDS
-                return False
-            self._dirty = False
-        logger.warning(
-            "statekit: Redis behind cache alias %r answers again; its statekit keys were deleted.",
-            self.keys.cache_alias,
-        )
-        return True
+                for name in names(self._epoch):
+                    if name.endswith("*"):
+                        self._unlink(name)
+                    else:
+                        self.redis.delete(name)
+            except REDIS_DOWN as exc:
+                self._lost(exc)
+            else:
+                return
+        self._bump()
 
     def _unlink(self, pattern: str) -> None:
         cursor = 0
@@ -189,9 +192,54 @@ class CachedDatabaseBackend(DatabaseBackend):
             if not cursor:
                 return
 
-    # -- inspection (the admin and ``manage.py statekit``); scan() reads the database ------
+    # -- the epoch ---------------------------------------------------------------------
 
-    def discard(self, key: StateKey) -> bool:
-        found = super().discard(key)
-        self._invalidate_on_commit(key)
-        return found
+    def _current_epoch(self) -> int:
+        if time.monotonic() < self._epoch_due:
+            return self._epoch
+        with self._lock:
+            started = time.monotonic()
+            if started >= self._epoch_due:
+                self._epoch = self._read_epoch()
+                self._epoch_due = started + EPOCH_SECONDS
+        return self._epoch
+
+    @reachable
+    def _read_epoch(self) -> int:
+        found = CacheEpoch.objects.using(self.alias).filter(pk=EPOCH_ROW)
+        return next(iter(found.values_list("value", flat=True)), 0)
+
+    @reachable
+    def _bump(self) -> None:
+        epochs = CacheEpoch.objects.using(self.alias).filter(pk=EPOCH_ROW)
+        if not epochs.update(value=F("value") + 1):
+            try:
+                with transaction.atomic(using=self.alias):
+                    epochs.create(pk=EPOCH_ROW, value=1)
+            except IntegrityError:  # another process created it first
+                epochs.update(value=F("value") + 1)
+        self._epoch_due = 0.0  # this process reads the new epoch before its next cached read
+
+    # -- outages -----------------------------------------------------------------------
+
+    def _lost(self, exc: Exception) -> None:
+        self._skip_until = time.monotonic() + RETRY_SECONDS
+        if not self._outage:
+            self._outage = True
+            logger.warning(
+                "statekit: Redis behind cache alias %r is unavailable (%s); serving "
+                "state from the database until it answers again.",
+                self.keys.cache_alias,
+                exc,
+            )
+
+    def _answered(self) -> None:
+        if self._outage and time.monotonic() >= self._skip_until:
+            self._outage = False
+            logger.info(
+                "statekit: Redis behind cache alias %r answers again.", self.keys.cache_alias
+            )
+
+    def _usable(self) -> bool:
+        """Whether to use Redis now: not while an outage is being waited out."""
+        return time.monotonic() >= self._skip_until
