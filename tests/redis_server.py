@@ -49,6 +49,18 @@ class RedisServer:
                     raise
                 time.sleep(0.02)
 
+    def snapshot(self) -> str:
+        """A copy of the data as it is now (the append-only file is synced at each write)."""
+        copy = tempfile.mkdtemp(prefix="statekit-redis-snapshot-")
+        shutil.copytree(self.dir, copy, dirs_exist_ok=True)
+        return copy
+
+    def kill_and_restore(self, snapshot: str) -> None:
+        """Kill the server and put back the data of ``snapshot``, for the next start."""
+        self.kill()
+        shutil.rmtree(self.dir)
+        shutil.move(snapshot, self.dir)
+
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
 

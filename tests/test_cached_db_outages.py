@@ -26,7 +26,7 @@ from django.test import override_settings
 
 from statekit import GlobalState
 from statekit.backends import StateKey, get_backend
-from statekit.backends.cached_db import EPOCH_SECONDS
+from statekit.backends.epoch import EPOCH_SECONDS
 from tests.conftest import needs, unique_prefix
 from tests.redis_server import RedisServer
 
@@ -190,6 +190,27 @@ def test_a_write_in_the_retry_window_after_redis_returned_empty(redis_server, en
         stale = observe("(c) back empty, refilled, then written", counter.get, fresh=2)
     finally:
         writer.exit()
+    assert_converged(stale)
+    time.sleep(EPOCH_SECONDS)
+    assert counter.get() == 2
+
+
+def test_redis_restarted_from_data_older_than_its_last_deletions(redis_server, env, name):
+    """No process saw an outage: Redis came back from a snapshot (or an append-only file not
+    yet synced) holding a copy that a write had deleted before the crash."""
+    counter = GlobalState(name, default=0)
+    counter.set(1)
+    assert counter.get() == 1
+    stale_key = get_backend().cache_key(StateKey("global", "", name))
+    snapshot = redis_server.snapshot()  # holds the copy of 1
+    counter.set(2)  # deletes the copy: Redis answers, nobody sees an outage
+    assert counter.get() == 2
+
+    redis_server.kill_and_restore(snapshot)
+    redis_server.start()
+    assert redis_server.client().get(stale_key) == b"v1"
+
+    stale = observe("(d) restarted from older data", counter.get, fresh=2)
     assert_converged(stale)
     time.sleep(EPOCH_SECONDS)
     assert counter.get() == 2

@@ -6,9 +6,12 @@ import logging
 import time
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.cache import caches
-from django.test import override_settings
+from django.http import HttpRequest, JsonResponse
+from django.test import AsyncClient, Client, override_settings
+from django.urls import path
 
 from statekit import BackendUnavailable, GlobalState
 from statekit.backends import StateKey, get_backend
@@ -16,6 +19,19 @@ from statekit.backends.cached_db import RETRY_SECONDS
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.proxy import TcpProxy
 from tests.services import REDIS_DB, REDIS_HOST, REDIS_PORT
+
+counted = GlobalState("outage.counted", default=0)
+
+
+def count(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"value": counted.incr()})
+
+
+async def acount(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"value": await counted.aincr()})
+
+
+urlpatterns = [path("count/", count), path("acount/", acount)]
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
@@ -101,3 +117,14 @@ def test_cached_db_serves_the_database_and_is_never_stale_after(proxy, through, 
         fresh_key = get_backend().cache_key(StateKey("global", "", name))
         assert fresh_key != cache_key  # the writes of the outage moved the cache to a new epoch
         assert direct.get(fresh_key) == b"v3"  # refilled from the database
+
+
+def test_views_answer_503_while_the_backend_is_unavailable(proxy, through):
+    with through("cache"), override_settings(ROOT_URLCONF=__name__):
+        assert Client().post("/count/").json() == {"value": 1}
+        proxy.stop()
+        for response in (Client().post("/count/"), async_to_sync(AsyncClient().post)("/acount/")):
+            assert response.status_code == 503
+            assert response["Retry-After"] == "1"
+        proxy.start()
+        assert Client().post("/count/").json() == {"value": 2}

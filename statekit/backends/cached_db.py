@@ -8,14 +8,13 @@ Coherence:
 - A read that misses takes a short lease on the key (``SET NX``), reads the database and
   stores the row only if its lease is still there. A write that lands meanwhile deletes the
   lease, so an old row read before that write is never cached after it.
-- Cache keys carry an *epoch*, a counter kept in the database (``CacheEpoch``). A write
-  whose deletion did not certainly happen (Redis failed, or this process skips Redis while
-  it believes it down) bumps the epoch once it committed: every copy cached before, in every
-  process, becomes unreachable at once, with no flush (old keys die by their timeout). Each
-  process reads the epoch again at most every ``EPOCH_SECONDS``, on a read that uses the
-  cache: one query per process and period, not one per read. So whatever Redis kept or lost
-  and whichever process wrote during an outage, no process serves a copy older than the
-  database's for more than ``EPOCH_SECONDS`` (plus a query) once Redis answers again.
+- Cache keys carry an *epoch* (:mod:`statekit.backends.epoch`), kept in the database. A
+  write whose deletion did not certainly happen (Redis failed, or this process skips Redis
+  while it believes it down) moves the epoch once it committed, and so does a Redis that
+  restarted: every copy cached before, in every process, becomes unreachable at once. Each
+  process reads the epoch again at most every ``EPOCH_SECONDS``. So whatever Redis kept or
+  lost and whichever process wrote during an outage, no process serves a copy older than
+  the database's for more than ``EPOCH_SECONDS`` (plus a query) once Redis answers again.
 - Redis down: reads and writes carry on against the database and a warning is logged. Redis
   is tried again every ``RETRY_SECONDS``, so an outage does not cost a timeout per request.
 - Database down: :class:`BackendUnavailable`, also for a cached read whose epoch is due.
@@ -25,27 +24,23 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from django.db import IntegrityError, connections, transaction
-from django.db.models import F
+from django.db import connections
 from django.utils import timezone
 
 from statekit.backends.base import Alive, StateKey
 from statekit.backends.cache import REDIS_DOWN, RedisKeys, glob_literal
-from statekit.backends.db import DatabaseBackend, reachable
+from statekit.backends.db import DatabaseBackend
+from statekit.backends.epoch import Epoch
 from statekit.conf import get_settings
-from statekit.models import CacheEpoch
 
 logger = logging.getLogger("statekit")
 
 LEASE_MS = 5000
 RETRY_SECONDS = 1.0
-EPOCH_SECONDS = 0.5
-EPOCH_ROW = 1
 ABSENT = b"n"  # cached marker: the database holds no live value
 
 # Store ARGV[2] with a lifetime of ARGV[3] ms, if our lease ARGV[1] is still on the key.
@@ -69,15 +64,13 @@ class CachedDatabaseBackend(DatabaseBackend):
         self.redis = self.keys.redis
         self.timeout_ms = round(get_settings()["CACHE_TIMEOUT"] * 1000)
         self._fill = self.redis.register_script(FILL)
-        self._lock = threading.Lock()
+        self.epoch = Epoch(self.alias, self.redis)
         self._skip_until = 0.0  # Redis failed: until then, the database alone serves
         self._outage = False  # a warning was logged and Redis has not answered since
-        self._epoch = 0
-        self._epoch_due = 0.0  # when (time.monotonic()) to read the epoch again
 
     def cache_key(self, key: StateKey, epoch: int | None = None) -> str:
         """The Redis name of ``key``'s cached copy in ``epoch`` (default: the current one)."""
-        epoch = self._epoch if epoch is None else epoch
+        epoch = self.epoch.value if epoch is None else epoch
         return f"{self.keys.prefix}:{epoch}:{key.scope}:{key.owner}:{key.name}"
 
     # -- reads -------------------------------------------------------------------------
@@ -86,8 +79,8 @@ class CachedDatabaseBackend(DatabaseBackend):
         # A sliding ttl is kept by the database: such reads go there.
         if ttl is not None or connections[self.alias].in_atomic_block or not self._usable():
             return super().get(key, ttl)
-        name = self.cache_key(key, self._current_epoch())
         try:
+            name = self.cache_key(key, self.epoch.current())
             cached = self.redis.get(name)
             if cached is not None and cached[:1] == b"v":
                 return cached[1:].decode()
@@ -172,7 +165,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         bump the epoch, which makes every cached copy unreachable."""
         if self._usable():
             try:
-                for name in names(self._epoch):
+                for name in names(self.epoch.value):
                     if name.endswith("*"):
                         self._unlink(name)
                     else:
@@ -181,7 +174,7 @@ class CachedDatabaseBackend(DatabaseBackend):
                 self._lost(exc)
             else:
                 return
-        self._bump()
+        self.epoch.bump()
 
     def _unlink(self, pattern: str) -> None:
         cursor = 0
@@ -191,34 +184,6 @@ class CachedDatabaseBackend(DatabaseBackend):
                 self.redis.unlink(*names)
             if not cursor:
                 return
-
-    # -- the epoch ---------------------------------------------------------------------
-
-    def _current_epoch(self) -> int:
-        if time.monotonic() < self._epoch_due:
-            return self._epoch
-        with self._lock:
-            started = time.monotonic()
-            if started >= self._epoch_due:
-                self._epoch = self._read_epoch()
-                self._epoch_due = started + EPOCH_SECONDS
-        return self._epoch
-
-    @reachable
-    def _read_epoch(self) -> int:
-        found = CacheEpoch.objects.using(self.alias).filter(pk=EPOCH_ROW)
-        return next(iter(found.values_list("value", flat=True)), 0)
-
-    @reachable
-    def _bump(self) -> None:
-        epochs = CacheEpoch.objects.using(self.alias).filter(pk=EPOCH_ROW)
-        if not epochs.update(value=F("value") + 1):
-            try:
-                with transaction.atomic(using=self.alias):
-                    epochs.create(pk=EPOCH_ROW, value=1)
-            except IntegrityError:  # another process created it first
-                epochs.update(value=F("value") + 1)
-        self._epoch_due = 0.0  # this process reads the new epoch before its next cached read
 
     # -- outages -----------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ def reachable(method: Method) -> Method:
     not (Django itself only closes broken connections at the end of a request).
     """
 
-    def unavailable(self: DatabaseBackend, exc: Exception) -> BackendUnavailable:
+    def unavailable(self: Any, exc: Exception) -> BackendUnavailable:  # self.alias: a database
         connection = connections[self.alias]
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
@@ -59,7 +59,7 @@ def reachable(method: Method) -> Method:
     if inspect.isgeneratorfunction(method):
 
         @wraps(method)
-        def generate(self: DatabaseBackend, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        def generate(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from method(self, *args, **kwargs)
             except DATABASE_DOWN as exc:
@@ -68,7 +68,7 @@ def reachable(method: Method) -> Method:
         return cast(Method, generate)
 
     @wraps(method)
-    def call(self: DatabaseBackend, *args: Any, **kwargs: Any) -> Any:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except DATABASE_DOWN as exc:

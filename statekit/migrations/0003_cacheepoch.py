@@ -17,6 +17,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("value", models.PositiveBigIntegerField(default=0)),
+                ("redis_run_id", models.CharField(blank=True, default="", max_length=64)),
             ],
         ),
     ]
