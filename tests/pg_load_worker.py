@@ -1,8 +1,9 @@
 """Load for the PostgreSQL restart test: threads increment the declared counter, half through
 the backend API, half through a view (tests/outage_urls.py) with Django's test client, until
-stdin closes; then one JSON line: ``{"events": [[time, kind, detail], ...]}`` where kind is
-"ok" (detail: the acknowledged value), "error" (the exception's class) or "status" (an HTTP
-status other than 200). Run with tests/outage_settings.py, migrated."""
+stdin closes; then one JSON line: ``{"events": [[time, kind, detail], ...], "last_read": N}``
+where kind is "ok" (detail: the acknowledged value), "error" (the exception's class) or
+"status" (an HTTP status other than 200), and ``last_read`` is a read once the load stopped.
+Run with tests/outage_settings.py, migrated."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def main() -> None:
                     value = response.json()["value"]
                 else:
                     value = counter.incr()
+                    counter.get()  # cached_db: fills the cache, which writes must invalidate
             except Exception as exc:  # recorded: the test checks what was raised
                 events.append((time.time(), "error", type(exc).__name__))
                 time.sleep(0.01)
@@ -55,7 +57,7 @@ def main() -> None:
     done.set()
     for thread in threads:
         thread.join()
-    print(json.dumps({"events": events}), flush=True)
+    print(json.dumps({"events": events, "last_read": counter.get()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ def test_postgres_restarted_under_load(cluster, backend, name):
         if worker.poll() is None:
             worker.kill()
             worker.communicate()
-    events = json.loads(out.splitlines()[-1])["events"]
+    report = json.loads(out.splitlines()[-1])
+    events = report["events"]
     with cluster.connect() as conn:
         row = conn.execute(
             "SELECT value FROM statekit_statevalue WHERE scope = 'global' AND name = %s", [name]
@@ -109,3 +110,4 @@ def test_postgres_restarted_under_load(cluster, backend, name):
     assert len(set(acked)) == len(acked)  # incr is atomic: each value acknowledged once
     assert max(acked) <= final  # no acknowledged increment was lost...
     assert len(acked) <= final <= len(acked) + len(failures)  # ...and none counted twice
+    assert report["last_read"] == final  # cached_db: no stale copy outlived the outage

@@ -26,6 +26,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.db import connections
@@ -36,6 +37,7 @@ from statekit.backends.cache import REDIS_DOWN, RedisKeys, glob_literal
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
 from statekit.conf import get_settings
+from statekit.exceptions import BackendUnavailable
 
 logger = logging.getLogger("statekit")
 
@@ -112,27 +114,35 @@ class CachedDatabaseBackend(DatabaseBackend):
         except REDIS_DOWN as exc:
             self._lost(exc)
 
-    # -- writes: each one invalidates, even when it failed (it may have committed) -----
+    # -- writes ------------------------------------------------------------------------
+
+    @contextmanager
+    def _invalidating(self, names: Names) -> Iterator[None]:
+        """Invalidate ``names`` after the block (once its transaction commits), also when
+        the database failed: the write may have committed all the same."""
+        try:
+            yield
+        except BackendUnavailable:
+            self.after_write(lambda: self._invalidate(names))
+            raise
+        self.after_write(lambda: self._invalidate(names))
+
+    def _copy(self, key: StateKey) -> Names:
+        return lambda epoch: [self.cache_key(key, epoch)]
 
     def write(
         self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
     ) -> tuple[str | None, str | None]:
-        try:
+        with self._invalidating(self._copy(key)):
             return super().write(key, fn, ttl)
-        finally:
-            self._invalidate_on_commit(lambda epoch: [self.cache_key(key, epoch)])
 
     def expire(self, key: StateKey, ttl: float) -> None:
-        try:
+        with self._invalidating(self._copy(key)):
             super().expire(key, ttl)
-        finally:
-            self._invalidate_on_commit(lambda epoch: [self.cache_key(key, epoch)])
 
     def discard(self, key: StateKey) -> bool:
-        try:
+        with self._invalidating(self._copy(key)):
             return super().discard(key)
-        finally:
-            self._invalidate_on_commit(lambda epoch: [self.cache_key(key, epoch)])
 
     def move_owner(self, old: str, new: str) -> None:
         def patterns(epoch: int) -> list[str]:
@@ -143,10 +153,8 @@ class CachedDatabaseBackend(DatabaseBackend):
                 for scope, sep in (("session", ":"), ("page", "."))
             ]
 
-        try:
+        with self._invalidating(patterns):
             super().move_owner(old, new)
-        finally:
-            self._invalidate_on_commit(patterns)
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
@@ -156,9 +164,6 @@ class CachedDatabaseBackend(DatabaseBackend):
                 keys = [key for key, _ in batch]
                 self._invalidate(lambda epoch, keys=keys: [self.cache_key(k, epoch) for k in keys])
             yield batch
-
-    def _invalidate_on_commit(self, names: Names) -> None:
-        self.after_write(lambda: self._invalidate(names))
 
     def _invalidate(self, names: Names) -> None:
         """Delete cached copies in the current epoch; if that did not certainly happen,
