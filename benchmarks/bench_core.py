@@ -219,7 +219,7 @@ def run(ops: int, rounds: int, db_ops: int, profiles: list[str] | None) -> list[
         value.set(VALUE)
         assert value.get() == VALUE  # this miss fills the cache ...
         assert cache.get("raw:value") == VALUE
-        cached = client.get(get_backend().cache_key(StateKey("global", "", value.name)))
+        cached = client.get(get_backend().keys.key(StateKey("global", "", value.name)))
         assert cached is not None and cached[:1] == b"v", cached  # ... and now it is warm
         raw_get = partial(cache.get, "raw:value")
         label = "cache.get      vs GlobalState.get()"

@@ -16,6 +16,17 @@ import time
 
 import redis
 
+from statekit.backends import StateKey, get_backend
+from statekit.backends.cached_db import COPY
+
+
+def cached_copy(client: redis.Redis, name: str) -> tuple[int, str] | None:
+    """``(epoch, text)`` of the copy of global ``name`` that cached_db keeps in ``client``'s
+    Redis, or None."""
+    raw = client.get(get_backend().keys.key(StateKey("global", "", name)))
+    copy = COPY.match(raw) if raw else None
+    return None if raw is None or copy is None else (int(copy[2]), raw[copy.end() :].decode())
+
 
 def free_port() -> int:
     with socket.socket() as sock:

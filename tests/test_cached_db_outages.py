@@ -25,10 +25,10 @@ from django.db import connections
 from django.test import override_settings
 
 from statekit import GlobalState
-from statekit.backends import StateKey, get_backend
+from statekit.backends import get_backend
 from statekit.backends.epoch import EPOCH_SECONDS
 from tests.conftest import needs, unique_prefix
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, cached_copy
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
@@ -122,41 +122,40 @@ def observe(case: str, read: Callable[[], Any], fresh: Any) -> list[bool]:
     return [was_stale for _, was_stale in reads]
 
 
+def copy(redis_server: RedisServer, name: str) -> tuple[int, str] | None:
+    return cached_copy(redis_server.client(), name)
+
+
 def assert_converged(stale: list[bool]) -> None:
     """The reads ended fresh and never went back to stale once fresh."""
     assert not all(stale), "every read served the stale copy"
     assert not any(stale[stale.index(False) :]), "a stale read after a fresh one"
 
 
-def cached_copy(redis_server: RedisServer, name: str) -> bytes | None:
-    """What Redis holds under this process's current key of global ``name``."""
-    return redis_server.client().get(get_backend().cache_key(StateKey("global", "", name)))
-
-
 def test_a_write_while_redis_was_dead_then_returned_with_its_data(redis_server, env, name):
     counter = GlobalState(name, default=0)
     counter.set(1)
     assert counter.get() == 1
-    assert cached_copy(redis_server, name) == b"v1"
-    stale_key = get_backend().cache_key(StateKey("global", "", name))
+    before = get_backend().epoch.value
+    assert copy(redis_server, name) == (before, "1")
 
     redis_server.kill()
     statekit_command(env, "set", name, "2")  # another process writes, fails to delete, exits
     redis_server.start()  # with the data it had, the stale copy included
-    assert redis_server.client().get(stale_key) == b"v1"
+    assert copy(redis_server, name) == (before, "1")
 
     stale = observe("(a) killed, back with its data", counter.get, fresh=2)
     assert_converged(stale)
     time.sleep(EPOCH_SECONDS)
     assert counter.get() == 2
-    assert redis_server.client().get(stale_key) == b"v1"  # still there, unreachable
+    assert copy(redis_server, name) == (get_backend().epoch.value, "2")
+    assert get_backend().epoch.value > before
 
 
 def test_a_write_while_redis_hung_then_resumed(redis_server, env, name):
     counter = GlobalState(name, default=0)
     counter.set(1)
     assert counter.get() == 1
-    stale_key = get_backend().cache_key(StateKey("global", "", name))
 
     redis_server.pause()  # SIGSTOP: connections open, nothing answers
     try:
@@ -168,7 +167,6 @@ def test_a_write_while_redis_hung_then_resumed(redis_server, env, name):
     assert_converged(stale)
     time.sleep(EPOCH_SECONDS)
     assert counter.get() == 2
-    print(f"case (b): the copy under the old key is {redis_server.client().get(stale_key)!r}")
 
 
 def test_a_write_in_the_retry_window_after_redis_returned_empty(redis_server, env, name):
@@ -182,10 +180,11 @@ def test_a_write_in_the_retry_window_after_redis_returned_empty(redis_server, en
         redis_server.start(empty=True)
 
         deadline = time.monotonic() + 30
-        while cached_copy(redis_server, name) != b"v1":  # this process refills the cache
+        while copy(redis_server, name) is None:  # this process refills the cache
             assert time.monotonic() < deadline, "the cache was never refilled"
             assert counter.get() == 1
             time.sleep(0.05)
+        assert copy(redis_server, name) == (get_backend().epoch.value, "1")
         assert writer("set 2") == "ok"  # inside its window: it does not delete the copy
         stale = observe("(c) back empty, refilled, then written", counter.get, fresh=2)
     finally:
@@ -201,16 +200,29 @@ def test_redis_restarted_from_data_older_than_its_last_deletions(redis_server, e
     counter = GlobalState(name, default=0)
     counter.set(1)
     assert counter.get() == 1
-    stale_key = get_backend().cache_key(StateKey("global", "", name))
+    before = get_backend().epoch.value
     snapshot = redis_server.snapshot()  # holds the copy of 1
     counter.set(2)  # deletes the copy: Redis answers, nobody sees an outage
     assert counter.get() == 2
 
     redis_server.kill_and_restore(snapshot)
     redis_server.start()
-    assert redis_server.client().get(stale_key) == b"v1"
+    assert copy(redis_server, name) == (before, "1")
 
     stale = observe("(d) restarted from older data", counter.get, fresh=2)
     assert_converged(stale)
     time.sleep(EPOCH_SECONDS)
+    assert counter.get() == 2
+
+
+def test_a_process_that_never_read_the_epoch_invalidates_after_a_move(redis_server, env, name):
+    """Writers delete the one key of a value, whatever their view of the epoch: a fresh
+    process (it never read the epoch) writing after the epoch moved leaves no stale copy."""
+    counter = GlobalState(name, default=0)
+    counter.set(1)
+    get_backend().epoch.bump()
+    assert counter.get() == 1
+    assert copy(redis_server, name) == (get_backend().epoch.value, "1")
+    statekit_command(env, "set", name, "2")  # Redis answers: it deletes the copy
+    assert copy(redis_server, name) is None
     assert counter.get() == 2

@@ -14,10 +14,11 @@ from django.test import AsyncClient, Client, override_settings
 from django.urls import path
 
 from statekit import BackendUnavailable, GlobalState
-from statekit.backends import StateKey, get_backend
+from statekit.backends import get_backend
 from statekit.backends.cached_db import RETRY_SECONDS
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.proxy import TcpProxy
+from tests.redis_server import cached_copy
 from tests.services import REDIS_DB, REDIS_HOST, REDIS_PORT
 
 counted = GlobalState("outage.counted", default=0)
@@ -98,8 +99,8 @@ def test_cached_db_serves_the_database_and_is_never_stale_after(proxy, through, 
         counter = GlobalState(name, default=0)
         counter.set(1)
         assert counter.get() == 1
-        cache_key = get_backend().cache_key(StateKey("global", "", name))
-        assert direct.get(cache_key) == b"v1"  # the read filled the cache
+        before = get_backend().epoch.value
+        assert cached_copy(direct, name) == (before, "1")  # the read filled the cache
 
         proxy.stop()
         with caplog.at_level(logging.WARNING, logger="statekit"):
@@ -107,16 +108,15 @@ def test_cached_db_serves_the_database_and_is_never_stale_after(proxy, through, 
             assert counter.get() == 2
             assert counter.incr() == 3
         assert "unavailable" in caplog.text
-        assert direct.get(cache_key) == b"v1"  # Redis still holds the stale copy
+        assert cached_copy(direct, name) == (before, "1")  # Redis still holds the stale copy
 
         proxy.start()
         time.sleep(RETRY_SECONDS + 0.1)
+        assert counter.get() == 3  # the writes of the outage moved the epoch: a miss
         assert counter.get() == 3
-        assert counter.get() == 3
-        assert direct.get(cache_key) == b"v1"  # the stale copy is still there, unreachable:
-        fresh_key = get_backend().cache_key(StateKey("global", "", name))
-        assert fresh_key != cache_key  # the writes of the outage moved the cache to a new epoch
-        assert direct.get(fresh_key) == b"v3"  # refilled from the database
+        after = get_backend().epoch.value
+        assert after > before
+        assert cached_copy(direct, name) == (after, "3")  # refilled from the database
 
 
 def test_views_answer_503_while_the_backend_is_unavailable(proxy, through):

@@ -8,13 +8,17 @@ Coherence:
 - A read that misses takes a short lease on the key (``SET NX``), reads the database and
   stores the row only if its lease is still there. A write that lands meanwhile deletes the
   lease, so an old row read before that write is never cached after it.
-- Cache keys carry an *epoch* (:mod:`statekit.backends.epoch`), kept in the database. A
+- Cached copies carry an *epoch* (:mod:`statekit.backends.epoch`), a counter kept in the
+  database: ``v<epoch>:<text>``, or ``n<epoch>:`` when the database holds no live value. A
   write whose deletion did not certainly happen (Redis failed, or this process skips Redis
   while it believes it down) moves the epoch once it committed, and so does a Redis that
-  restarted: every copy cached before, in every process, becomes unreachable at once. Each
-  process reads the epoch again at most every ``EPOCH_SECONDS``. So whatever Redis kept or
-  lost and whichever process wrote during an outage, no process serves a copy older than
-  the database's for more than ``EPOCH_SECONDS`` (plus a query) once Redis answers again.
+  restarted. A read serves a copy only if its epoch is not older than the process's view of
+  the epoch, which it reads again at most every ``EPOCH_SECONDS``: every copy cached before
+  a move is then a miss, in every process, with no flush. A write deletes the one key of a
+  value whatever its epoch, so a process whose view lags still invalidates what the others
+  cached. So whatever Redis kept or lost and whichever process wrote during an outage, no
+  process serves a copy older than the database's for more than ``EPOCH_SECONDS`` (plus a
+  query) once Redis answers again.
 - Redis down: reads and writes carry on against the database and a warning is logged. Redis
   is tried again every ``RETRY_SECONDS``, so an outage does not cost a timeout per request.
 - Database down: :class:`BackendUnavailable`, also for a cached read whose epoch is due.
@@ -23,6 +27,7 @@ Coherence:
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +48,21 @@ logger = logging.getLogger("statekit")
 
 LEASE_MS = 5000
 RETRY_SECONDS = 1.0
-ABSENT = b"n"  # cached marker: the database holds no live value
+COPY = re.compile(rb"([vn])(\d+):")  # a cached copy: "v<epoch>:<text>" or "n<epoch>:"
+
+# Put lease ARGV[1] for ARGV[3] ms on a key that is absent or holds a copy of an epoch
+# older than ARGV[2]; return whether it did.
+CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local epoch = string.match(held, '^[vn](%d+):')
+  if not epoch or tonumber(epoch) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
 
 # Store ARGV[2] with a lifetime of ARGV[3] ms, if our lease ARGV[1] is still on the key.
 FILL = """
@@ -52,9 +71,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-#: Given an epoch, the Redis names (or patterns ending in ``*``) to delete.
-Names = Callable[[int], list[str]]
 
 
 class CachedDatabaseBackend(DatabaseBackend):
@@ -65,15 +81,11 @@ class CachedDatabaseBackend(DatabaseBackend):
         self.keys = RedisKeys()
         self.redis = self.keys.redis
         self.timeout_ms = round(get_settings()["CACHE_TIMEOUT"] * 1000)
+        self._claim = self.redis.register_script(CLAIM)
         self._fill = self.redis.register_script(FILL)
         self.epoch = Epoch(self.alias, self.redis)
         self._skip_until = 0.0  # Redis failed: until then, the database alone serves
         self._outage = False  # a warning was logged and Redis has not answered since
-
-    def cache_key(self, key: StateKey, epoch: int | None = None) -> str:
-        """The Redis name of ``key``'s cached copy in ``epoch`` (default: the current one)."""
-        epoch = self.epoch.value if epoch is None else epoch
-        return f"{self.keys.prefix}:{epoch}:{key.scope}:{key.owner}:{key.name}"
 
     # -- reads -------------------------------------------------------------------------
 
@@ -81,29 +93,31 @@ class CachedDatabaseBackend(DatabaseBackend):
         # A sliding ttl is kept by the database: such reads go there.
         if ttl is not None or connections[self.alias].in_atomic_block or not self._usable():
             return super().get(key, ttl)
+        name = self.keys.key(key)
         try:
-            name = self.cache_key(key, self.epoch.current())
+            epoch = self.epoch.current()
             cached = self.redis.get(name)
-            if cached is not None and cached[:1] == b"v":
-                return cached[1:].decode()
-            if cached == ABSENT:
-                return None
+            self._answered()
+            copy = COPY.match(cached) if cached is not None else None
+            if copy is not None and int(copy[2]) >= epoch:  # not from before a move
+                return cached[copy.end() :].decode() if copy[1] == b"v" else None
             lease = b"l" + secrets.token_bytes(8)
-            leased = cached is None and self.redis.set(name, lease, nx=True, px=LEASE_MS)
+            leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS])
         except REDIS_DOWN as exc:
             self._lost(exc)
             return super().get(key)
-        self._answered()
         found = self.fetch(key)
         if leased:
-            self._store(name, lease, found)
+            self._store(name, lease, epoch, found)
         return None if found is None else found[0]
 
-    def _store(self, name: str, lease: bytes, found: tuple[str, datetime | None] | None) -> None:
-        payload, ttl_ms = ABSENT, self.timeout_ms
+    def _store(
+        self, name: str, lease: bytes, epoch: int, found: tuple[str, datetime | None] | None
+    ) -> None:
+        payload, ttl_ms = b"n%d:" % epoch, self.timeout_ms
         if found is not None:
             text, expires_at = found
-            payload = b"v" + text.encode()
+            payload = b"v%d:" % epoch + text.encode()
             if expires_at is not None:
                 left = (expires_at - timezone.now()).total_seconds() * 1000
                 ttl_ms = min(ttl_ms, int(left))
@@ -117,7 +131,7 @@ class CachedDatabaseBackend(DatabaseBackend):
     # -- writes ------------------------------------------------------------------------
 
     @contextmanager
-    def _invalidating(self, names: Names) -> Iterator[None]:
+    def _invalidating(self, names: list[str]) -> Iterator[None]:
         """Invalidate ``names`` after the block (once its transaction commits), also when
         the database failed: the write may have committed all the same."""
         try:
@@ -127,32 +141,27 @@ class CachedDatabaseBackend(DatabaseBackend):
             raise
         self.after_write(lambda: self._invalidate(names))
 
-    def _copy(self, key: StateKey) -> Names:
-        return lambda epoch: [self.cache_key(key, epoch)]
-
     def write(
         self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
     ) -> tuple[str | None, str | None]:
-        with self._invalidating(self._copy(key)):
+        with self._invalidating([self.keys.key(key)]):
             return super().write(key, fn, ttl)
 
     def expire(self, key: StateKey, ttl: float) -> None:
-        with self._invalidating(self._copy(key)):
+        with self._invalidating([self.keys.key(key)]):
             super().expire(key, ttl)
 
     def discard(self, key: StateKey) -> bool:
-        with self._invalidating(self._copy(key)):
+        with self._invalidating([self.keys.key(key)]):
             return super().discard(key)
 
     def move_owner(self, old: str, new: str) -> None:
-        def patterns(epoch: int) -> list[str]:
-            prefix = glob_literal(f"{self.keys.prefix}:{epoch}")
-            return [
-                f"{prefix}:{scope}:{glob_literal(owner)}{sep}*"
-                for owner in (old, new)
-                for scope, sep in (("session", ":"), ("page", "."))
-            ]
-
+        prefix = glob_literal(self.keys.prefix)
+        patterns = [
+            f"{prefix}:{scope}:{glob_literal(owner)}{sep}*"
+            for owner in (old, new)
+            for scope, sep in (("session", ":"), ("page", "."))
+        ]
         with self._invalidating(patterns):
             super().move_owner(old, new)
 
@@ -161,16 +170,15 @@ class CachedDatabaseBackend(DatabaseBackend):
     ) -> Iterator[list[tuple[StateKey, str | None]]]:
         for batch in super().orphans(scope, alive, dry_run):
             if not dry_run:
-                keys = [key for key, _ in batch]
-                self._invalidate(lambda epoch, keys=keys: [self.cache_key(k, epoch) for k in keys])
+                self._invalidate([self.keys.key(key) for key, _ in batch])
             yield batch
 
-    def _invalidate(self, names: Names) -> None:
-        """Delete cached copies in the current epoch; if that did not certainly happen,
-        bump the epoch, which makes every cached copy unreachable."""
+    def _invalidate(self, names: list[str]) -> None:
+        """Delete cached copies; if that did not certainly happen, move the epoch, which
+        turns every cached copy into a miss."""
         if self._usable():
             try:
-                for name in names(self.epoch.value):
+                for name in names:
                     if name.endswith("*"):
                         self._unlink(name)
                     else:
