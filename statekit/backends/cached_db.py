@@ -50,13 +50,16 @@ LEASE_MS = 5000
 RETRY_SECONDS = 1.0
 COPY = re.compile(rb"([vn])(\d+):")  # a cached copy: "v<epoch>:<text>" or "n<epoch>:"
 
-# Put lease ARGV[1] for ARGV[3] ms on a key that is absent or holds a copy of an epoch
-# older than ARGV[2]; return whether it did.
+# Put lease ARGV[1] for ARGV[3] ms on a key that holds no lease ("l...") and no copy of
+# epoch ARGV[2] or later; return whether it did.
 CLAIM = """
 local held = redis.call('GET', KEYS[1])
 if held then
+  if string.sub(held, 1, 1) == 'l' then
+    return 0
+  end
   local epoch = string.match(held, '^[vn](%d+):')
-  if not epoch or tonumber(epoch) >= tonumber(ARGV[2]) then
+  if epoch and tonumber(epoch) >= tonumber(ARGV[2]) then
     return 0
   end
 end
