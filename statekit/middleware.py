@@ -30,13 +30,13 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
-from django.http import HttpRequest, HttpResponseBase, UnreadablePostError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.html import json_script
 
 from statekit.browser_refs import MISSING_HEADER, REF_HEADER, aload, load
-from statekit.exceptions import StateTypeError
+from statekit.exceptions import BackendUnavailable, StateTypeError
 from statekit.sessions import watch as watch_session
 from statekit.state import declared
 
@@ -307,3 +307,16 @@ class StatekitMiddleware:
         if ex.ref is not None:  # loaded before the view: an async view must not wait on I/O
             ex.take_bundle(await aload(ex.ref))
         return _finish(request, await self.get_response(request))
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A view that met a backend which cannot be reached answers 503, not 500 (Django
+        adapts this method to async views; django.request logs the 503)."""
+        if not isinstance(exception, BackendUnavailable):
+            return None
+        response = HttpResponse(
+            "Service unavailable: the state storage cannot be reached. Try again shortly.",
+            content_type="text/plain; charset=utf-8",
+            status=503,
+        )
+        response["Retry-After"] = "1"
+        return response

@@ -35,3 +35,16 @@ class StateValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.name}" + (f" ({self.owner})" if self.owner else "")
+
+
+class CacheEpoch(models.Model):
+    """The generation of ``cached_db``'s Redis keys: one row, bumped by every write whose
+    cache invalidation did not certainly happen, and when Redis restarts, which makes every
+    older copy unreachable (see ``statekit.backends.epoch``)."""
+
+    value = models.PositiveBigIntegerField(default=0)
+    # The run id of the Redis server the epoch was last checked against.
+    redis_run_id = models.CharField(max_length=64, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"cache epoch {self.value}"

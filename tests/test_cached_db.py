@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import caches
 from django.db import transaction
 from django.test import override_settings
 
 from statekit import GlobalState
-from statekit.backends import get_backend
+from statekit.backends import StateKey, get_backend
 from statekit.models import StateValue
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
+from tests.redis_server import cached_copy
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
@@ -86,3 +88,13 @@ def test_a_raising_receiver_after_commit_leaves_the_cache_right(name, caplog):
         second.set(2)
     assert second.get() == 2  # its invalidation ran despite the receiver before it
     assert "receiver failed" in caplog.text
+
+
+def test_a_copy_without_an_epoch_is_replaced_on_the_next_read(cached_db, name):
+    """Copies cached by a statekit from before epochs ("v<text>") are misses, then refilled."""
+    counter = GlobalState(name, default=0)
+    counter.set(2)
+    redis = caches["redis"].client.get_client(write=True)
+    redis.set(cached_db.keys.key(StateKey("global", "", name)), b"v1")
+    assert counter.get() == 2
+    assert cached_copy(redis, name) == (cached_db.epoch.value, "2")

@@ -6,16 +6,33 @@ import logging
 import time
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.cache import caches
-from django.test import override_settings
+from django.http import HttpRequest, JsonResponse
+from django.test import AsyncClient, Client, override_settings
+from django.urls import path
 
 from statekit import BackendUnavailable, GlobalState
-from statekit.backends import StateKey, get_backend
+from statekit.backends import get_backend
 from statekit.backends.cached_db import RETRY_SECONDS
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.proxy import TcpProxy
+from tests.redis_server import cached_copy
 from tests.services import REDIS_DB, REDIS_HOST, REDIS_PORT
+
+counted = GlobalState("outage.counted", default=0)
+
+
+def count(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"value": counted.incr()})
+
+
+async def acount(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"value": await counted.aincr()})
+
+
+urlpatterns = [path("count/", count), path("acount/", acount)]
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
@@ -82,8 +99,8 @@ def test_cached_db_serves_the_database_and_is_never_stale_after(proxy, through, 
         counter = GlobalState(name, default=0)
         counter.set(1)
         assert counter.get() == 1
-        cache_key = get_backend().keys.key(StateKey("global", "", name))
-        assert direct.get(cache_key) == b"v1"  # the read filled the cache
+        before = get_backend().epoch.value
+        assert cached_copy(direct, name) == (before, "1")  # the read filled the cache
 
         proxy.stop()
         with caplog.at_level(logging.WARNING, logger="statekit"):
@@ -91,10 +108,23 @@ def test_cached_db_serves_the_database_and_is_never_stale_after(proxy, through, 
             assert counter.get() == 2
             assert counter.incr() == 3
         assert "unavailable" in caplog.text
-        assert direct.get(cache_key) == b"v1"  # Redis still holds the stale copy
+        assert cached_copy(direct, name) == (before, "1")  # Redis still holds the stale copy
 
         proxy.start()
         time.sleep(RETRY_SECONDS + 0.1)
+        assert counter.get() == 3  # the writes of the outage moved the epoch: a miss
         assert counter.get() == 3
-        assert counter.get() == 3
-        assert direct.get(cache_key) == b"v3"  # refilled from the database
+        after = get_backend().epoch.value
+        assert after > before
+        assert cached_copy(direct, name) == (after, "3")  # refilled from the database
+
+
+def test_views_answer_503_while_the_backend_is_unavailable(proxy, through):
+    with through("cache"), override_settings(ROOT_URLCONF=__name__):
+        assert Client().post("/count/").json() == {"value": 1}
+        proxy.stop()
+        for response in (Client().post("/count/"), async_to_sync(AsyncClient().post)("/acount/")):
+            assert response.status_code == 503
+            assert response["Retry-After"] == "1"
+        proxy.start()
+        assert Client().post("/count/").json() == {"value": 2}

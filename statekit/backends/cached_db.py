@@ -8,34 +8,64 @@ Coherence:
 - A read that misses takes a short lease on the key (``SET NX``), reads the database and
   stores the row only if its lease is still there. A write that lands meanwhile deletes the
   lease, so an old row read before that write is never cached after it.
-- Redis down: reads and writes carry on against the database and a warning is logged. The
-  process then knows its cache may hold values it could not delete; when Redis answers again
-  it first deletes every statekit key under the prefix, then uses the cache again. Retries
-  are spaced by ``RETRY_SECONDS`` so an outage does not cost a timeout per request.
+- Cached copies carry an *epoch* (:mod:`statekit.backends.epoch`), a counter kept in the
+  database: ``v<epoch>:<text>``, or ``n<epoch>:`` when the database holds no live value. A
+  write whose deletion did not certainly happen (Redis failed, or this process skips Redis
+  while it believes it down) moves the epoch once it committed, and so does a Redis that
+  restarted. A read serves a copy only if its epoch is not older than the process's view of
+  the epoch, which it reads again at most every ``EPOCH_SECONDS``: every copy cached before
+  a move is then a miss, in every process, with no flush. A write deletes the one key of a
+  value whatever its epoch, so a process whose view lags still invalidates what the others
+  cached. So whatever Redis kept or lost and whichever process wrote during an outage, no
+  process serves a copy older than the database's for more than ``EPOCH_SECONDS`` (plus a
+  query) once Redis answers again.
+- Redis down: reads and writes carry on against the database and a warning is logged. Redis
+  is tried again every ``RETRY_SECONDS``, so an outage does not cost a timeout per request.
+- Database down: :class:`BackendUnavailable`, also for a cached read whose epoch is due.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from django.db import connections, transaction
+from django.db import connections
 from django.utils import timezone
 
 from statekit.backends.base import Alive, StateKey
 from statekit.backends.cache import REDIS_DOWN, RedisKeys, glob_literal
 from statekit.backends.db import DatabaseBackend
+from statekit.backends.epoch import Epoch
 from statekit.conf import get_settings
+from statekit.exceptions import BackendUnavailable
 
 logger = logging.getLogger("statekit")
 
 LEASE_MS = 5000
 RETRY_SECONDS = 1.0
-ABSENT = b"n"  # cached marker: the database holds no live value
+COPY = re.compile(rb"([vn])(\d+):")  # a cached copy: "v<epoch>:<text>" or "n<epoch>:"
+
+# Put lease ARGV[1] for ARGV[3] ms on a key that holds no lease ("l...") and no copy of
+# epoch ARGV[2] or later; return whether it did.
+CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  if string.sub(held, 1, 1) == 'l' then
+    return 0
+  end
+  local epoch = string.match(held, '^[vn](%d+):')
+  if epoch and tonumber(epoch) >= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
 
 # Store ARGV[2] with a lifetime of ARGV[3] ms, if our lease ARGV[1] is still on the key.
 FILL = """
@@ -54,10 +84,11 @@ class CachedDatabaseBackend(DatabaseBackend):
         self.keys = RedisKeys()
         self.redis = self.keys.redis
         self.timeout_ms = round(get_settings()["CACHE_TIMEOUT"] * 1000)
+        self._claim = self.redis.register_script(CLAIM)
         self._fill = self.redis.register_script(FILL)
-        self._lock = threading.Lock()
-        self._dirty = False  # Redis may hold copies we failed to delete
-        self._retry_at = 0.0
+        self.epoch = Epoch(self.alias, self.redis)
+        self._skip_until = 0.0  # Redis failed: until then, the database alone serves
+        self._outage = False  # a warning was logged and Redis has not answered since
 
     # -- reads -------------------------------------------------------------------------
 
@@ -67,26 +98,29 @@ class CachedDatabaseBackend(DatabaseBackend):
             return super().get(key, ttl)
         name = self.keys.key(key)
         try:
+            epoch = self.epoch.current()
             cached = self.redis.get(name)
-            if cached is not None and cached[:1] == b"v":
-                return cached[1:].decode()
-            if cached == ABSENT:
-                return None
+            self._answered()
+            copy = COPY.match(cached) if cached is not None else None
+            if copy is not None and int(copy[2]) >= epoch:  # not from before a move
+                return cached[copy.end() :].decode() if copy[1] == b"v" else None
             lease = b"l" + secrets.token_bytes(8)
-            leased = cached is None and self.redis.set(name, lease, nx=True, px=LEASE_MS)
+            leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS])
         except REDIS_DOWN as exc:
             self._lost(exc)
             return super().get(key)
         found = self.fetch(key)
         if leased:
-            self._store(name, lease, found)
+            self._store(name, lease, epoch, found)
         return None if found is None else found[0]
 
-    def _store(self, name: str, lease: bytes, found: tuple[str, datetime | None] | None) -> None:
-        payload, ttl_ms = ABSENT, self.timeout_ms
+    def _store(
+        self, name: str, lease: bytes, epoch: int, found: tuple[str, datetime | None] | None
+    ) -> None:
+        payload, ttl_ms = b"n%d:" % epoch, self.timeout_ms
         if found is not None:
             text, expires_at = found
-            payload = b"v" + text.encode()
+            payload = b"v%d:" % epoch + text.encode()
             if expires_at is not None:
                 left = (expires_at - timezone.now()).total_seconds() * 1000
                 ttl_ms = min(ttl_ms, int(left))
@@ -99,86 +133,64 @@ class CachedDatabaseBackend(DatabaseBackend):
 
     # -- writes ------------------------------------------------------------------------
 
+    @contextmanager
+    def _invalidating(self, names: list[str]) -> Iterator[None]:
+        """Invalidate ``names`` after the block (once its transaction commits), also when
+        the database failed: the write may have committed all the same."""
+        try:
+            yield
+        except BackendUnavailable:
+            self.after_write(lambda: self._invalidate(names))
+            raise
+        self.after_write(lambda: self._invalidate(names))
+
     def write(
         self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
     ) -> tuple[str | None, str | None]:
-        result = super().write(key, fn, ttl)
-        self._invalidate_on_commit(key)
-        return result
+        with self._invalidating([self.keys.key(key)]):
+            return super().write(key, fn, ttl)
 
     def expire(self, key: StateKey, ttl: float) -> None:
-        super().expire(key, ttl)
-        self._invalidate_on_commit(key)
+        with self._invalidating([self.keys.key(key)]):
+            super().expire(key, ttl)
+
+    def discard(self, key: StateKey) -> bool:
+        with self._invalidating([self.keys.key(key)]):
+            return super().discard(key)
 
     def move_owner(self, old: str, new: str) -> None:
-        super().move_owner(old, new)
         prefix = glob_literal(self.keys.prefix)
         patterns = [
             f"{prefix}:{scope}:{glob_literal(owner)}{sep}*"
             for owner in (old, new)
             for scope, sep in (("session", ":"), ("page", "."))
         ]
-        transaction.on_commit(lambda: self._invalidate(*patterns), using=self.alias, robust=True)
+        with self._invalidating(patterns):
+            super().move_owner(old, new)
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
     ) -> Iterator[list[tuple[StateKey, str | None]]]:
         for batch in super().orphans(scope, alive, dry_run):
             if not dry_run:
-                self._invalidate(*(self.keys.key(key) for key, _ in batch))
+                self._invalidate([self.keys.key(key) for key, _ in batch])
             yield batch
 
-    def _invalidate_on_commit(self, key: StateKey) -> None:
-        name = self.keys.key(key)
-        transaction.on_commit(lambda: self._invalidate(name), using=self.alias, robust=True)
-
-    def _invalidate(self, *names: str) -> None:
-        """Delete cached copies: names, or patterns ending in ``*``."""
-        if not self._usable():
-            return
-        try:
-            for name in names:
-                if name.endswith("*"):
-                    self._unlink(name)
-                else:
-                    self.redis.delete(name)
-        except REDIS_DOWN as exc:
-            self._lost(exc)
-
-    # -- outages -----------------------------------------------------------------------
-
-    def _lost(self, exc: Exception) -> None:
-        with self._lock:
-            if not self._dirty:
-                logger.warning(
-                    "statekit: Redis behind cache alias %r is unavailable (%s); serving "
-                    "state from the database until it answers again.",
-                    self.keys.cache_alias,
-                    exc,
-                )
-            self._dirty = True
-            self._retry_at = time.monotonic() + RETRY_SECONDS
-
-    def _usable(self) -> bool:
-        """Whether the cache may be used now; after an outage, flush it first."""
-        if not self._dirty:
-            return True
-        with self._lock:
-            if not self._dirty:
-                return True
-            if time.monotonic() < self._retry_at:
-                return False
+    def _invalidate(self, names: list[str]) -> None:
+        """Delete cached copies; if that did not certainly happen, move the epoch, which
+        turns every cached copy into a miss."""
+        if self._usable():
             try:
-                self._unlink(f"{glob_literal(self.keys.prefix)}:*")
-            except REDIS_DOWN:
-                self._retry_at = time.monotonic() + RETRY_SECONDS
-                return False
-            self._dirty = False
-        logger.warning(
-            "statekit: Redis behind cache alias %r answers again; its statekit keys were deleted.",
-            self.keys.cache_alias,
-        )
-        return True
+                for name in names:
+                    if name.endswith("*"):
+                        self._unlink(name)
+                    else:
+                        self.redis.delete(name)
+            except REDIS_DOWN as exc:
+                self._lost(exc)
+            else:
+                return
+        self.epoch.bump()
 
     def _unlink(self, pattern: str) -> None:
         cursor = 0
@@ -189,9 +201,26 @@ class CachedDatabaseBackend(DatabaseBackend):
             if not cursor:
                 return
 
-    # -- inspection (the admin and ``manage.py statekit``); scan() reads the database ------
+    # -- outages -----------------------------------------------------------------------
 
-    def discard(self, key: StateKey) -> bool:
-        found = super().discard(key)
-        self._invalidate_on_commit(key)
-        return found
+    def _lost(self, exc: Exception) -> None:
+        self._skip_until = time.monotonic() + RETRY_SECONDS
+        if not self._outage:
+            self._outage = True
+            logger.warning(
+                "statekit: Redis behind cache alias %r is unavailable (%s); serving "
+                "state from the database until it answers again.",
+                self.keys.cache_alias,
+                exc,
+            )
+
+    def _answered(self) -> None:
+        if self._outage and time.monotonic() >= self._skip_until:
+            self._outage = False
+            logger.info(
+                "statekit: Redis behind cache alias %r answers again.", self.keys.cache_alias
+            )
+
+    def _usable(self) -> bool:
+        """Whether to use Redis now: not while an outage is being waited out."""
+        return time.monotonic() >= self._skip_until

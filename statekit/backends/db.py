@@ -8,14 +8,16 @@ uses DELETE ... RETURNING (SQLite 3.35 or later).
 
 from __future__ import annotations
 
+import inspect
 import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from datetime import datetime, timedelta
-from typing import Any, cast
+from functools import wraps
+from typing import Any, TypeVar, cast
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
@@ -30,10 +32,49 @@ from statekit.backends.base import (
     session_of,
 )
 from statekit.conf import get_settings
+from statekit.exceptions import BackendUnavailable
 from statekit.models import StateValue
 
 OWNER_BATCH = 500
 SCAN_ROWS = 200  # rows per query of scan(): values may be up to MAX_VALUE_BYTES each
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def reachable(method: Method) -> Method:
+    """Turn the errors of a database that cannot be reached into :class:`BackendUnavailable`.
+
+    Outside a transaction, a connection the error left unusable is closed too, so the next
+    call connects afresh: service resumes as soon as the database answers, in a request or
+    not (Django itself only closes broken connections at the end of a request).
+    """
+
+    def unavailable(self: Any, exc: Exception) -> BackendUnavailable:  # self.alias: a database
+        connection = connections[self.alias]
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+        return BackendUnavailable(f"statekit cannot reach the database {self.alias!r}: {exc}")
+
+    if inspect.isgeneratorfunction(method):
+
+        @wraps(method)
+        def generate(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from method(self, *args, **kwargs)
+            except DATABASE_DOWN as exc:
+                raise unavailable(self, exc) from exc
+
+        return cast(Method, generate)
+
+    @wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except DATABASE_DOWN as exc:
+            raise unavailable(self, exc) from exc
+
+    return cast(Method, call)
 
 
 def _live(now: datetime) -> Q:
@@ -59,6 +100,7 @@ class DatabaseBackend(BaseBackend):
             scope=key.scope, owner=key.owner, name=key.name
         )
 
+    @reachable
     def fetch(self, key: StateKey, ttl: float | None = None) -> tuple[str, datetime | None] | None:
         """The live ``(text, expires_at)`` of ``key``, or ``None``.
 
@@ -82,6 +124,7 @@ class DatabaseBackend(BaseBackend):
         found = self.fetch(key, ttl)
         return None if found is None else found[0]
 
+    @reachable
     def write(
         self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
     ) -> tuple[str | None, str | None]:
@@ -152,11 +195,13 @@ class DatabaseBackend(BaseBackend):
     def delete(self, key: StateKey) -> str | None:
         return self.write(key, lambda old: None, None)[0]
 
+    @reachable
     def expire(self, key: StateKey, ttl: float) -> None:
         due = _expiry(timezone.now(), ttl)
         later = Q(expires_at__isnull=True) | Q(expires_at__gt=due)
         self._rows(key).filter(later).update(expires_at=due)
 
+    @reachable
     def move_owner(self, old: str, new: str) -> None:
         rows = StateValue.objects.using(self.alias)
         with transaction.atomic(using=self.alias):
@@ -165,9 +210,11 @@ class DatabaseBackend(BaseBackend):
                 owner=Concat(Value(new), Substr("owner", len(old) + 1))
             )
 
+    @reachable
     def count_expired(self) -> int:
         return StateValue.objects.using(self.alias).filter(expires_at__lte=timezone.now()).count()
 
+    @reachable
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
         # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly
         # the rows this statement deleted. The outer expiry test is re-checked on rows that a
@@ -180,6 +227,7 @@ class DatabaseBackend(BaseBackend):
             [now, limit, now],
         )
 
+    @reachable
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
     ) -> Iterator[list[tuple[StateKey, str | None]]]:
@@ -234,6 +282,7 @@ class DatabaseBackend(BaseBackend):
             found &= Q(expires_at__lte=now) | Q(scope=EXPIRED)
         return found
 
+    @reachable
     def scan(
         self,
         scope: str | None = None,
@@ -257,6 +306,7 @@ class DatabaseBackend(BaseBackend):
                 return
             last = batch[-1][0]
 
+    @reachable
     def entry(self, key: StateKey) -> Entry | None:
         found = self._rows(key).values_list("value", "expires_at", "updated_at")[:1]
         if not found:
@@ -264,5 +314,6 @@ class DatabaseBackend(BaseBackend):
         text, expires_at, updated_at = found[0]
         return Entry(key, text, expires_at, _dead(key, expires_at, timezone.now()), updated_at)
 
+    @reachable
     def discard(self, key: StateKey) -> bool:
         return self._rows(key).delete()[0] > 0
