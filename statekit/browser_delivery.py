@@ -141,6 +141,8 @@ def deliver(
         if ref:
             response[SET_REF_HEADER] = ref
         ex.delivered = ex.delivered or bool(inline or ref)
+        if ex.carried:  # delivered now: the cookie is spent
+            _carry(ex.request, response, {}, None)
     elif where == "cookie":
         _carry(ex.request, response, inline, ref)
     if ex.delivered or (where == "cookie" and (inline or ref)):

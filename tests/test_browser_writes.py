@@ -193,3 +193,12 @@ def test_kept_writes_are_internal_not_listed_and_cleaned_up(backend):
     report = cleanup()
     assert report.undeclared == 0 and backend.entry(key) is None
     assert WRITES_TTL <= 3600
+
+
+def test_carried_writes_delivered_in_the_header_spend_the_cookie(backend):
+    response = through(rf.post("/"), lambda r: (write_big(r), redirect("/"))[1], is_async=False)
+    follow = rf.get("/", headers={HEADER: "{}"})  # fetch() follows the redirect
+    follow.COOKIES[COOKIE] = response.cookies[COOKIE].value
+    delivered = through(follow, lambda r: HttpResponse(), is_async=False)
+    assert values(sent(delivered)) == EXPECTED
+    assert delivered.cookies[COOKIE]["max-age"] == 0
