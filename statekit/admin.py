@@ -26,6 +26,7 @@ from django.utils.html import format_html
 from statekit.admin_scan import ScanAdminMixin
 from statekit.backends import StateKey, get_backend
 from statekit.backends.base import EXPIRED
+from statekit.backends.db import INTERNAL
 from statekit.cleanup import cleanup
 from statekit.exceptions import StateError
 from statekit.inspection import (
@@ -157,7 +158,8 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     # -- rows --------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request).annotate(bytes=ByteLength("value"))
+        queryset = super().get_queryset(request).exclude(INTERNAL)
+        queryset = queryset.annotate(bytes=ByteLength("value"))
         backend = get_backend()
         return queryset.using(backend.alias) if backend.uses_database else queryset
 

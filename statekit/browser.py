@@ -27,11 +27,19 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
 from statekit import sealing
-from statekit.browser_refs import HEADER_BUDGET, MISSING_HEADER, REF_HEADER, REF_TTL
+from statekit.browser_delivery import SET_HEADER, WRITES_ID, writes_url
+from statekit.browser_refs import (
+    HEADER,
+    HEADER_BUDGET,
+    MISSING_HEADER,
+    REF_HEADER,
+    REF_TTL,
+    SET_REF_HEADER,
+)
 from statekit.codec import decode, dumps
 from statekit.conf import get_settings
 from statekit.exceptions import ValueTooLarge
-from statekit.middleware import FIELD, HEADER, SET_HEADER, WRITES_ID, Entry, exchange
+from statekit.middleware import FIELD, Entry, exchange
 from statekit.signals import browser_state_rejected
 from statekit.state import Variable, _registry, declared, positive_seconds
 
@@ -267,6 +275,8 @@ def browser_config(writes: dict[str, Entry]) -> dict[str, Any]:
         "refTtl": REF_TTL,
         "uploadUrl": upload_url,
         "setHeader": SET_HEADER,
+        "setRefHeader": SET_REF_HEADER,
+        "writesUrl": writes_url(),
         "field": FIELD,
         "writesId": WRITES_ID,
         "states": {state.name: state.client_config() for state in declared("browser")},

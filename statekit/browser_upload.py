@@ -1,4 +1,5 @@
-"""``statekit/browser/``: where statekit.js uploads the browser state too large for a header.
+"""``statekit/browser/``: where statekit.js uploads the browser state too large for a header;
+``statekit/browser/writes/?ref=``: where it fetches the writes too large for a response header.
 
 The body is a JSON object, state name to entry, as in the ``X-Statekit-Browser`` header. It is
 bounded before it is read (by what the declared states may hold), and only entries the server
@@ -6,6 +7,9 @@ would accept are kept: those of declared states that verify (signature, decrypti
 age). The answer is ``{"ref": <reference>}`` (``null`` when nothing was kept); see
 :mod:`statekit.browser_refs`. Nothing here needs a session or a CSRF token: a reference
 discloses nothing and its entries are verified again whenever a view reads them.
+
+The writes are those of one response, kept under a random reference that only that response
+named (:func:`statekit.browser_refs.keep_writes`): ``404`` once they are lost or expired.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.views.decorators.csrf import csrf_exempt
 
 from statekit.browser import BrowserState
-from statekit.browser_refs import STORE_ERRORS, store
+from statekit.browser_refs import STORE_ERRORS, ascii_json, load_writes, store
 from statekit.state import declared
 
 logger = logging.getLogger("statekit.browser")
@@ -71,3 +75,16 @@ def upload(request: HttpRequest) -> HttpResponse:
         logger.warning("Browser state upload: the store is unavailable (%s).", exc)
         return JsonResponse({"error": "the store is unavailable"}, status=503)
     return JsonResponse({"ref": ref})
+
+
+def writes(request: HttpRequest) -> HttpResponse:
+    """The writes of a response kept by reference (``?ref=``), for statekit.js to apply."""
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    found = load_writes(request.GET.get("ref", ""))  # logged when lost
+    if found is None:
+        response: HttpResponse = JsonResponse({"error": "these writes are lost"}, status=404)
+    else:
+        response = HttpResponse(ascii_json(found), content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response

@@ -4,13 +4,8 @@ statekit.js sends the entries the page holds (see :mod:`statekit.browser`) as JS
 same-origin fetch/XHR request, in the ``X-Statekit-Browser`` header (within a budget: the
 entries that do not fit are referenced, see :mod:`statekit.browser_refs`), and with every
 same-origin POST form, in the ``_statekit_browser`` field. :class:`StatekitMiddleware` delivers the
-writes a request queued (``BrowserState.set`` / ``delete``) with its response:
-
-- to a fetch/XHR from statekit.js: in the ``X-Statekit-Browser-Set`` response header;
-- to a page rendered with ``{% statekit_js %}``: in the page (the tag embeds the writes queued
-  before it rendered; the middleware adds later ones before ``</body>``);
-- otherwise (a redirect, or a response that cannot carry them): in a signed cookie, until the
-  next response that can deliver them.
+writes a request queued (``BrowserState.set`` / ``delete``) with its response, in a header, the
+page or a cookie, within the same budget (see :mod:`statekit.browser_delivery`).
 
 A response with a 5xx status delivers nothing, as SessionMiddleware saves nothing then.
 
@@ -20,11 +15,8 @@ and ``Vary: X-Statekit-Browser``, so no shared cache hands one browser's state t
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,26 +24,28 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
-from django.utils.cache import patch_cache_control, patch_vary_headers
-from django.utils.html import json_script
 
-from statekit.browser_refs import MISSING_HEADER, REF_HEADER, aload, load
+from statekit.browser_delivery import COOKIE, SET_HEADER, WRITES_ID, carried, deliver, route
+from statekit.browser_refs import (
+    HEADER,
+    REF_HEADER,
+    akeep_writes,
+    aload,
+    aload_writes,
+    keep_writes,
+    load,
+    load_writes,
+)
 from statekit.exceptions import BackendUnavailable, StateTypeError
 from statekit.sessions import watch as watch_session
 from statekit.state import declared
 
 logger = logging.getLogger("statekit.browser")
 
-HEADER = "X-Statekit-Browser"
-SET_HEADER = "X-Statekit-Browser-Set"
+__all__ = ["COOKIE", "HEADER", "SET_HEADER", "WRITES_ID", "StatekitMiddleware", "exchange"]
+
 FIELD = "_statekit_browser"
-WRITES_ID = "statekit-writes"
-COOKIE = "statekit_browser"
-COOKIE_SALT = "statekit.browser.carry"
-#: Browsers keep cookies of up to 4096 bytes, name and attributes included.
-COOKIE_MAX_BYTES = 3900
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
 Entry = dict[str, Any] | None
 
@@ -74,6 +68,7 @@ class BrowserExchange:
         self.page = False  # {% statekit_js %} rendered in this response
         self.delivered = False  # the response carries writes for this browser
         self.carried = False  # the request came with the carry cookie
+        self.carried_ref: str | None = None  # the reference of carried writes kept by the server
         self.read_header = False
         self._received: dict[str, Any] | None = None
         #: The reference to the bundle of entries too large for the header (browser_refs).
@@ -88,6 +83,12 @@ class BrowserExchange:
     def queue(self, name: str, entry: Entry) -> None:
         self.writes[name] = entry
         self.pending[name] = entry
+
+    def queue_carried(self, writes: Any) -> None:
+        """Queue the writes an earlier response could not deliver (``{name: entry}``)."""
+        for name, entry in (writes if isinstance(writes, dict) else {}).items():
+            if entry is None or isinstance(entry, dict):
+                self.queue(name, entry)
 
     def take_for_page(self) -> dict[str, Entry]:
         """The writes for the page that ``{% statekit_js %}`` renders (once per response)."""
@@ -178,102 +179,16 @@ def exchange(request: Any) -> BrowserExchange:
     return found
 
 
-def _ascii_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-
-
 def _start(request: HttpRequest) -> BrowserExchange:
     watch_session(request)
     ex = request._statekit_browser = BrowserExchange(request, delivering=True)
     if COOKIE in request.COOKIES:
-        _uncarry(request, ex)
+        ex.carried = True
+        found = carried(request)
+        if found is not None:
+            ex.queue_carried(found[0])
+            ex.carried_ref = found[1]
     return ex
-
-
-def _uncarry(request: HttpRequest, ex: BrowserExchange) -> None:
-    ex.carried = True
-    value = request.get_signed_cookie(COOKIE, default=None, salt=COOKIE_SALT)
-    try:
-        writes = json.loads(base64.urlsafe_b64decode(value or ""))
-    except (ValueError, binascii.Error, RecursionError):
-        writes = None
-    if not isinstance(writes, dict):
-        logger.warning("Browser state: the %s cookie is invalid; it is dropped.", COOKIE)
-        return
-    for name, entry in writes.items():
-        if entry is None or isinstance(entry, dict):
-            ex.queue(name, entry)
-
-
-def _inject(response: HttpResponseBase, writes: dict[str, Entry]) -> bool:
-    """Add the writes to an HTML page before ``</body>``; False if it cannot be done."""
-    if (
-        response.streaming
-        or response.has_header("Content-Encoding")
-        or "html" not in response.get("Content-Type", "")
-    ):
-        return False
-    try:
-        content = response.content.decode(response.charset)
-    except (UnicodeDecodeError, LookupError):
-        return False
-    ends = list(BODY_END.finditer(content))
-    at = ends[-1].start() if ends else len(content)
-    response.content = content[:at] + json_script(writes, WRITES_ID) + content[at:]
-    if response.has_header("Content-Length"):
-        response["Content-Length"] = str(len(response.content))
-    return True
-
-
-def _carry(request: HttpRequest, response: HttpResponseBase, writes: dict[str, Entry]) -> None:
-    """Keep the writes in a signed cookie for the next response; drop what does not fit."""
-    kept: dict[str, Entry] = {}
-    value = ""
-    for name, entry in writes.items():
-        trial = base64.urlsafe_b64encode(_ascii_json({**kept, name: entry}).encode()).decode()
-        if len(trial) > COOKIE_MAX_BYTES:
-            logger.error(
-                "Browser state: the write of %r cannot reach the browser: the response "
-                "neither answers statekit.js nor renders {%% statekit_js %%}, and the write "
-                "is too large for the cookie that carries writes to the next response.",
-                name,
-            )
-            continue
-        kept[name], value = entry, trial
-    if kept:
-        response.set_signed_cookie(
-            COOKIE,
-            value,
-            salt=COOKIE_SALT,
-            httponly=True,
-            samesite="Lax",
-            secure=request.is_secure(),
-        )
-    elif COOKIE in request.COOKIES:
-        response.delete_cookie(COOKIE, samesite="Lax")
-
-
-def _finish(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-    ex: BrowserExchange = request._statekit_browser
-    if ex.read_header:
-        patch_vary_headers(response, (HEADER, REF_HEADER) if ex.ref else (HEADER,))
-    if ex.missing:
-        response[MISSING_HEADER] = "1"
-    if response.status_code >= 500:
-        # Like sessions: a failed request writes nothing (carried writes stay in the cookie).
-        return response
-    writes, ex.pending = ex.pending, {}
-    if writes and not 300 <= response.status_code < 400:
-        if ex.from_js:
-            response[SET_HEADER] = _ascii_json(writes)
-            writes, ex.delivered = {}, True
-        elif ex.page and _inject(response, writes):
-            writes, ex.delivered = {}, True
-    if writes or ex.carried:
-        _carry(request, response, writes)
-    if ex.delivered or writes:
-        patch_cache_control(response, private=True)
-    return response
 
 
 class StatekitMiddleware:
@@ -299,14 +214,23 @@ class StatekitMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        _start(request)  # a bundle is loaded when the view reads browser state
-        return _finish(request, self.get_response(request))
+        ex = _start(request)  # a bundle is loaded when the view reads browser state
+        if ex.carried_ref is not None:
+            ex.queue_carried(load_writes(ex.carried_ref))
+        response = self.get_response(request)
+        where, inline, left = route(ex, response)
+        return deliver(ex, response, where, inline, keep_writes(left) if left else None)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        # Loaded before the view: an async view must not wait on I/O.
         ex = _start(request)
-        if ex.ref is not None:  # loaded before the view: an async view must not wait on I/O
+        if ex.ref is not None:
             ex.take_bundle(await aload(ex.ref))
-        return _finish(request, await self.get_response(request))
+        if ex.carried_ref is not None:
+            ex.queue_carried(await aload_writes(ex.carried_ref))
+        response = await self.get_response(request)
+        where, inline, left = route(ex, response)
+        return deliver(ex, response, where, inline, await akeep_writes(left) if left else None)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A view that met a backend which cannot be reached answers 503, not 500 (Django

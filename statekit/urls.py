@@ -8,4 +8,5 @@ app_name = "statekit"
 urlpatterns = [
     path("page/close/", pages.close_page, name="page-close"),
     path("browser/", browser_upload.upload, name="browser-upload"),
+    path("browser/writes/", browser_upload.writes, name="browser-writes"),
 ]

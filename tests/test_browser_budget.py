@@ -107,3 +107,47 @@ def test_a_bundle_the_server_lost_reads_defaults_once_then_is_uploaded_again(pag
     assert values["budget.small0"] == "ok"  # inline: still there
     assert values["budget.big3"] == ""  # bundled: its default, this once
     answer(page.evaluate(FETCH, "GET"), "fetch GET after the bundle was lost")
+
+
+WRITE_FETCH = """async (plain) => {
+  localStorage.clear();
+  await fetch("/budget/write/", { method: "POST", body: JSON.stringify(plain) });
+  return Object.fromEntries(Object.keys(plain).map((n) => [n, statekit.browser.get(n)]));
+}"""
+
+WRITE_XHR = """([plain, sync]) => new Promise((resolve) => {
+  localStorage.clear();
+  const xhr = new XMLHttpRequest();
+  const seen = (when) => () => {
+    if (when !== "load" && xhr.readyState !== 4) return;
+    const found = Object.fromEntries(Object.keys(plain).map((n) => [n, statekit.browser.get(n)]));
+    if (when === "load") resolve([xhr.status, found, xhr.responseText]);
+  };
+  xhr.onreadystatechange = seen("readystatechange");
+  xhr.open("POST", "/budget/write/", !sync);
+  xhr.addEventListener("load", seen("load"));
+  xhr.send(JSON.stringify(plain));
+})"""
+
+
+def test_large_writes_reach_the_page_before_its_request_resolves(page, server):
+    """The server writes 9 states (about 20 KB): the response headers stay small, and the
+    page's code sees every value when its fetch resolves or its XHR loads."""
+    added: list[int] = []
+
+    def measure(response: Any) -> None:
+        if "/budget/write/" in response.url:
+            lines = [
+                h for h in response.headers_array() if h["name"].lower().startswith("x-statekit-")
+            ]
+            added.append(sum(len(h["name"]) + len(h["value"]) + 4 for h in lines))
+
+    page.on("response", measure)
+    page.goto(server.url + "/budget/")
+    page.wait_for_function("() => window.statekit && window.statekit.browser")
+    assert page.evaluate(WRITE_FETCH, PLAIN) == PLAIN
+    for sync in (False, True):
+        status, found, text = page.evaluate(WRITE_XHR, [PLAIN, sync])
+        assert (status, text) == (200, "{}") and found == PLAIN, f"sync={sync}"
+    print(f"statekit added {added} bytes of response headers for 20 KB of writes")
+    assert len(added) == 3 and max(added) <= BUDGET

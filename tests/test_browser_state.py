@@ -481,24 +481,6 @@ def test_a_forged_carry_cookie_is_dropped(name, caplog):
     assert "cookie is invalid" in caplog.text
 
 
-def test_writes_too_large_for_the_cookie_are_logged(name, caplog):
-    big = BrowserState(name, max_bytes=8000)
-    small = BrowserState(name + "s")
-
-    def view(request):
-        big.set(request, "x" * 5000)
-        small.set(request, "ok")
-        return redirect("/")
-
-    with caplog.at_level(logging.ERROR, "statekit.browser"):
-        response = through(rf.post("/"), view)
-    assert f"the write of {name!r} cannot reach the browser" in caplog.text
-    follow = rf.get("/")
-    follow.COOKIES[COOKIE] = response.cookies[COOKIE].value
-    carried = follow.get_signed_cookie(COOKIE, salt="statekit.browser.carry")
-    assert set(json.loads(base64.urlsafe_b64decode(carried))) == {small.name}
-
-
 PAGE = Template("{% load statekit %}<html><head>{% statekit_js %}</head><body>page</body></html>")
 
 

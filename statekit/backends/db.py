@@ -35,6 +35,9 @@ from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.models import StateValue
 
+#: statekit's own rows (browser state bundles, statekit.browser_refs): never listed.
+INTERNAL = Q(scope="browser") | Q(scope=EXPIRED, name__startswith="browser:")
+
 OWNER_BATCH = 500
 SCAN_ROWS = 200  # rows per query of scan(): values may be up to MAX_VALUE_BYTES each
 DATABASE_DOWN = (OperationalError, InterfaceError)
@@ -268,7 +271,7 @@ class DatabaseBackend(BaseBackend):
     ) -> Q:
         """The rows :meth:`scan` selects, as a filter (the admin's list filters use it)."""
         now = now or timezone.now()
-        found = Q()
+        found = ~INTERNAL
         if scope:
             found &= Q(scope=scope) | Q(scope=EXPIRED, name__startswith=f"{scope}:")
         if name:

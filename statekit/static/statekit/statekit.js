@@ -418,19 +418,66 @@
     }
   }
 
-  /** What a same-origin response says: writes, and whether our bundle is gone. */
-  function answered(header) {
-    if (header(B.missingHeader)) refs.clear();
-    const text = header(B.setHeader);
-    if (!text) return;
+  /** Parse and apply the JSON text of writes (from a header or the writes endpoint). */
+  function applyText(text, where) {
     let writes;
     try {
       writes = JSON.parse(text);
     } catch (error) {
-      report(new StatekitError(`the ${B.setHeader} header is not JSON`, { cause: error }));
+      report(new StatekitError(`${where} is not JSON`, { cause: error }));
       return;
     }
     apply(writes);
+  }
+
+  /**
+   * Fetch the writes the server kept by reference (too large for its header) and apply them.
+   * Returns a Promise that settles once they are applied (or lost), null when `sync`: then a
+   * synchronous request, as the page's own, applies them before it returns.
+   */
+  function fetchWrites(ref, sync) {
+    const url = `${B.writesUrl}?ref=${encodeURIComponent(ref)}`;
+    const lost = (why) =>
+      console.warn(`statekit: writes of the server were lost (${why}): see statekit/browser_refs.py`);
+    if (sync || typeof nativeFetch !== "function") {
+      const xhr = new XMLHttpRequest();
+      try {
+        native.open.call(xhr, "GET", url, !sync);
+        if (!sync) {
+          return new Promise((resolve) => {
+            xhr.addEventListener("loadend", () => {
+              if (xhr.status === 200) applyText(xhr.responseText, "the kept writes");
+              else lost(`status ${xhr.status}`);
+              resolve();
+            });
+            native.send.call(xhr);
+          });
+        }
+        native.send.call(xhr);
+      } catch (error) {
+        lost(String(error));
+        return null;
+      }
+      if (xhr.status === 200) applyText(xhr.responseText, "the kept writes");
+      else lost(`status ${xhr.status}`);
+      return null;
+    }
+    return nativeFetch
+      .call(window, url, { credentials: "same-origin", cache: "no-store" })
+      .then((response) => (response.ok ? response.text() : Promise.reject(`status ${response.status}`)))
+      .then((text) => applyText(text, "the kept writes"), (why) => lost(String(why)));
+  }
+
+  /**
+   * What a same-origin response says: writes, and whether our bundle is gone. Returns a
+   * Promise when writes must be fetched first (see fetchWrites), else null.
+   */
+  function answered(header, sync) {
+    if (header(B.missingHeader)) refs.clear();
+    const text = header(B.setHeader);
+    if (text) applyText(text, `the ${B.setHeader} header`);
+    const ref = header(B.setRefHeader);
+    return ref && B.writesUrl ? fetchWrites(ref, sync) : null;
   }
 
   function sameOrigin(url) {
@@ -466,8 +513,8 @@
       if (prepared === null) return nativeFetch.call(window, input, init);
       const send = (pairs) =>
         nativeFetch.call(window, input, { ...init, headers: headersOf(pairs) }).then((response) => {
-          answered((name) => response.headers.get(name));
-          return response;
+          const fetching = answered((name) => response.headers.get(name), false);
+          return fetching ? fetching.then(() => response) : response;
         });
       return prepared instanceof Promise ? prepared.then(send) : send(prepared);
     };
@@ -475,13 +522,39 @@
 
   if (XHR) {
     const { open, send, setRequestHeader, abort } = native;
-    const requests = new WeakMap(); // XMLHttpRequest -> {sameOrigin, sync, headersSet, applied}
+    const requests = new WeakMap(); // XMLHttpRequest -> {sameOrigin, sync, headersSet, applied, held}
     const watched = new WeakSet();
-    const onState = function () {
+    // While the writes of a response are fetched (fetchWrites), its events wait: the page's
+    // handlers run after the writes are applied, as when they come in the header. Listening
+    // in the capture phase, statekit runs before the page's own listeners on the request.
+    const EVENTS = ["readystatechange", "progress", "load", "error", "abort", "timeout", "loadend"];
+    const replay = (xhr, sent) => {
+      const held = sent.held;
+      sent.held = null;
+      if (requests.get(xhr) !== sent) return; // Aborted or opened again meanwhile.
+      for (const { event, readyState } of held) {
+        Object.defineProperty(xhr, "readyState", { configurable: true, get: () => readyState });
+        try {
+          xhr.dispatchEvent(new event.constructor(event.type, event));
+        } finally {
+          delete xhr.readyState;
+        }
+      }
+    };
+    const onEvent = function (event) {
       const sent = requests.get(this);
-      if (this.readyState >= 2 && sent && sent.sameOrigin && !sent.applied) {
+      if (!sent || !sent.sameOrigin || !event.isTrusted) return;
+      if (this.readyState >= 2 && !sent.applied) {
         sent.applied = true;
-        answered((name) => this.getResponseHeader(name));
+        const fetching = answered((name) => this.getResponseHeader(name), sent.sync);
+        if (fetching) {
+          sent.held = [];
+          fetching.then(() => replay(this, sent));
+        }
+      }
+      if (sent.held) {
+        event.stopImmediatePropagation();
+        sent.held.push({ event, readyState: this.readyState });
       }
     };
     XHR.open = function (...args) {
@@ -490,6 +563,10 @@
         sync: args.length > 2 && !args[2],
         headersSet: new Set(),
       });
+      if (!watched.has(this)) {
+        watched.add(this);
+        for (const type of EVENTS) this.addEventListener(type, onEvent, true);
+      }
       return open.apply(this, args);
     };
     XHR.abort = function (...args) {
@@ -503,10 +580,6 @@
     };
     XHR.send = function (...args) {
       const sent = requests.get(this);
-      if (!watched.has(this)) {
-        watched.add(this);
-        this.addEventListener("readystatechange", onState);
-      }
       if (!sent || !sent.sameOrigin) return send.apply(this, args);
       const go = (pairs) => {
         for (const [name, value] of pairs) {
