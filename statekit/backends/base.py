@@ -92,6 +92,11 @@ def add_to(name: str, text: str, amount: int | float | Decimal) -> str:
     return encode(total, name)
 
 
+def adding(key: StateKey, amount: int | float | Decimal, default: str) -> Updater:
+    """The update that adds ``amount`` (the absent value counts as ``default``)."""
+    return lambda old: add_to(key.name, default if old is None else old, amount)
+
+
 class BaseBackend:
     """Subclasses provide the methods that raise NotImplementedError here.
 
@@ -156,9 +161,7 @@ class BaseBackend:
         self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
     ) -> tuple[str | None, str]:
         """Atomically add ``amount`` (the absent value counts as ``default``)."""
-        return self.update(
-            key, lambda old: add_to(key.name, default if old is None else old, amount), ttl
-        )
+        return self.update(key, adding(key, amount, default), ttl)
 
     async def aget(self, key: StateKey, ttl: float | None = None) -> str | None:
         return await sync_to_async(self.get)(key, ttl)
