@@ -7,7 +7,8 @@ previous stored text so the caller can tell whether the content changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Set
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, NamedTuple
@@ -139,6 +140,13 @@ class BaseBackend:
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
         """Delete up to ``limit`` expired values; return those this call deleted."""
         raise NotImplementedError("subclasses of BaseBackend must provide a pop_expired() method")
+
+    def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
+        """Delete up to ``limit`` expired values without reading them, but none of the
+        variables in ``keep`` (``(scope, name)``) and no buried ones: return how many of each
+        variable this call deleted. :meth:`pop_expired` takes the rest. This default
+        deletes nothing, leaving every value to :meth:`pop_expired`."""
+        return Counter()
 
     def count_expired(self) -> int:
         raise NotImplementedError("subclasses of BaseBackend must provide a count_expired() method")

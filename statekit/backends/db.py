@@ -14,7 +14,8 @@ from __future__ import annotations
 import inspect
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Set
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -305,6 +306,29 @@ class DatabaseBackend(BaseBackend):
             f"id IN (SELECT id FROM {table} WHERE expires_at <= %s LIMIT %s) AND expires_at <= %s",
             [now, limit, now],
         )
+
+    @reachable
+    def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
+        # As pop_expired, but the values stay in the database: on PostgreSQL even the
+        # count per variable is made there.
+        connection = connections[self.alias]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        kept = ", ".join(["(%s, %s)"] * len(keep))
+        spared = f"AND (scope, name) NOT IN ({kept})" if keep else ""
+        sql = (
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= %s "
+            f"AND scope <> %s {spared} LIMIT %s) AND expires_at <= %s RETURNING scope, name"
+        )
+        params = [now, EXPIRED, *(part for pair in sorted(keep) for part in pair), limit, now]
+        if connection.vendor == "postgresql":
+            sql = f"WITH gone AS ({sql}) SELECT scope, name, count(*) FROM gone GROUP BY 1, 2"
+        counts: Counter[tuple[str, str]] = Counter()
+        with transaction.atomic(using=self.alias), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for scope, name, *count in cursor:
+                counts[scope, name] += count[0] if count else 1
+        return counts
 
     @reachable
     def orphans(
