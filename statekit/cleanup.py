@@ -19,11 +19,12 @@ from statekit.backends.base import origin
 from statekit.codec import decode
 from statekit.inspection import load_declarations
 from statekit.sessions import alive
-from statekit.state import _registry
+from statekit.state import Variable, _registry
 
 logger = logging.getLogger("statekit")
 
 SCOPES_OF_SESSIONS = ("session", "page")
+DROP_BATCHES = 100  # values without an on_expire: deleted batch_size * DROP_BATCHES at a time
 
 
 @dataclass
@@ -36,20 +37,25 @@ class Report:
     by_variable: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
+def _counted(scope: str, name: str, count: int, report: Report) -> Variable | None:
+    """Count ``count`` deleted values of a variable; the variable, if declared."""
+    report.by_variable[scope, name] += count
+    variable = _registry.get((scope, name))
+    if variable is None:
+        report.undeclared += count
+        logger.warning(
+            "statekit: deleted %d value(s) of %s state %r, which no module of this process "
+            "declares: no on_expire could run for them.",
+            count,
+            scope,
+            name,
+        )
+    return variable
+
+
 def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
     for key, text in popped:
-        scope, name = origin(key)
-        report.by_variable[scope, name] += 1
-        variable = _registry.get((scope, name))
-        if variable is None:
-            report.undeclared += 1
-            logger.warning(
-                "statekit: deleted a value of %s state %r, which no module of this process "
-                "declares: no on_expire could run for it.",
-                scope,
-                name,
-            )
-            continue
+        variable = _counted(*origin(key), 1, report)
         callback = getattr(variable, "on_expire", None)
         if callback is None:
             continue
@@ -57,7 +63,7 @@ def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
             callback(decode(text))
         except Exception:
             report.failures += 1
-            logger.exception("statekit: on_expire of %s state %r raised.", scope, name)
+            logger.exception("statekit: on_expire of %s state %r raised.", *origin(key))
         else:
             report.callbacks += 1
 
@@ -76,6 +82,15 @@ def cleanup(*, batch_size: int = 1000, dry_run: bool = False) -> Report:
         return report
     # Until a batch comes back empty: a short batch may only mean that a concurrent
     # cleanup took some of the rows this one had selected.
+    # Values no on_expire needs are deleted in the database, in larger batches (nothing
+    # of them comes back but a count per variable); pop_expired claims the rest.
+    keep = {
+        key for key, variable in list(_registry.items()) if getattr(variable, "on_expire", None)
+    }
+    while counts := backend.drop_expired(batch_size * DROP_BATCHES, keep):
+        for (scope, name), count in counts.items():
+            report.expired += count
+            _counted(scope, name, count, report)
     while popped := backend.pop_expired(batch_size):
         report.expired += len(popped)
         _expire(popped, report)

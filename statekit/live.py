@@ -70,8 +70,14 @@ def channel_layer() -> BaseChannelLayer | None:
 
 
 def live_config() -> dict[str, Any]:
-    """What statekit.js needs to watch state (``{% statekit_js %}`` puts it in the page)."""
-    return {"path": get_script_prefix().rstrip("/") + get_settings()["WS_PATH"]}
+    """What statekit.js needs to watch state (``{% statekit_js %}`` puts it in the page):
+    where the websocket is, and the scopes its consumer serves."""
+    from statekit.consumers import StateConsumer  # which imports this module
+
+    return {
+        "path": get_script_prefix().rstrip("/") + get_settings()["WS_PATH"],
+        "scopes": list(StateConsumer.scopes),
+    }
 
 
 async def current_json(variable: Any, owner: str | None) -> str:
