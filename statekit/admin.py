@@ -32,8 +32,10 @@ from statekit.exceptions import StateError
 from statekit.inspection import (
     EXPIRING,
     expire_now,
+    expiry_of,
     parse,
     pretty,
+    readable_expiry,
     remove,
     users_of,
     variable_of,
@@ -158,7 +160,7 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     # -- rows --------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request).exclude(INTERNAL)
+        queryset = readable_expiry(super().get_queryset(request).exclude(INTERNAL))
         queryset = queryset.annotate(bytes=ByteLength("value"))
         backend = get_backend()
         return queryset.using(backend.alias) if backend.uses_database else queryset
@@ -190,12 +192,13 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     def expires(self, obj: StateValue) -> str:
         if obj.scope == EXPIRED:
             return "expired (awaiting cleanup)"
-        if obj.expires_at is None:
+        expiry, stored = expiry_of(obj)
+        if expiry is None:
             return "never"
         try:
-            when = display_for_value(obj.expires_at, "")
+            when = f"{stored} (as stored)" if stored else display_for_value(expiry, "")
         except OverflowError:  # near datetime.max: past the end of time in TIME_ZONE
-            when = f"{obj.expires_at.isoformat()} (UTC)"
+            when = f"{expiry.isoformat()} (UTC)"
         return f"{when} (expired)" if self.dead(obj) else when
 
     @admin.display(description="value")
@@ -206,9 +209,8 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     def dead(obj: StateValue) -> bool:
         if hasattr(obj, "expired"):  # a scanned value, judged by the backend's clock
             return obj.expired
-        return obj.scope == EXPIRED or (
-            obj.expires_at is not None and obj.expires_at <= timezone.now()
-        )
+        expiry, _ = expiry_of(obj)
+        return obj.scope == EXPIRED or (expiry is not None and expiry <= timezone.now())
 
     # -- permissions: no adding (variables are declared in code), edits where allowed ----
 
