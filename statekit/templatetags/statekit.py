@@ -47,7 +47,8 @@ def statekit_js(context: template.Context) -> SafeString:
     ex = exchange(request) if request is not None else None
     if ex is not None and ex.page:
         return SafeString("")
-    config = {"browser": browser_config(ex.take_for_page() if ex is not None else {})}
+    writes = ex.take_for_page() if ex is not None else {}
+    config: dict[str, Any] = {"browser": browser_config(writes)}
     if installed("channels"):  # statekit[live]
         from statekit.live import live_config
 
