@@ -159,6 +159,7 @@ class ScanAdminMixin:
                         (scope, name) == (v.scope, v.name),
                     )
                     for v in declared()
+                    if v.scope in SCOPES  # browser states are never stored here
                 ],
             ),
             (
@@ -183,7 +184,9 @@ class ScanAdminMixin:
                 self._url("change", quote(obj.pk)),
                 obj,
                 self.owner_display(obj),
+                self.updated(obj),
                 self.expires(obj),
+                self.value_preview(obj),
             )
             for obj in objs
         ]
@@ -193,7 +196,7 @@ class ScanAdminMixin:
             request,
             f"Select state value to {verb}",
             rows=rows,
-            columns=("name", "scope", "owner", "user", "bytes", "updated", "expires"),
+            columns=("name", "scope", "owner", "user", "bytes", "updated", "expires", "value"),
             filters=filters,
             paging=paging,
             query=query,

@@ -74,7 +74,9 @@ def _positive(
     ]
 
 
-@register(Tags.caches, Tags.database, "statekit")
+# Not Tags.database: it reads the settings only, and Django 6 leaves database-tagged checks
+# out of a plain ``manage.py check``.
+@register(Tags.caches, "statekit")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
         conf = get_settings()
