@@ -68,3 +68,39 @@ def test_browser_and_live_state_work_under_a_strict_nonce_policy(csp):
         assert page.evaluate("() => window.violations") == []
         assert errors == []
         browser.close()
+
+
+def render(context: dict[str, object], request: object) -> str:
+    from django.template import Context, Template
+
+    template = Template("{% load statekit %}{% statekit_js %}|{% statekit_nonce %}")
+    return template.render(Context({**context, "request": request}))
+
+
+def new_request(**attributes: object) -> object:
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.session = SessionStore()
+    for name, value in attributes.items():
+        setattr(request, name, value)
+    return request
+
+
+def test_the_nonce_comes_from_the_context_or_the_request_even_unused():
+    from django.utils.functional import SimpleLazyObject
+
+    # Django 6's context processor (``csp_nonce``): used as is.
+    assert render({"csp_nonce": "ctx"}, new_request()).count(' nonce="ctx"') == 2
+    # django-csp's lazy nonce, not yet rendered by anything else (it is falsy until then).
+    made: list[str] = []
+
+    class Lazy(SimpleLazyObject):
+        def __bool__(self) -> bool:
+            return bool(made)
+
+    lazy = Lazy(lambda: made.append("lazy") or "lazy")
+    assert render({}, new_request(csp_nonce=lazy)).count(' nonce="lazy"') == 2 and made
+    # No CSP middleware: no nonce attribute.
+    assert "nonce" not in render({}, new_request())
