@@ -13,6 +13,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
+import django
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote, unquote
@@ -81,6 +82,7 @@ class ScanAdminMixin:
             "opts": self.opts,
             "title": title,
             "changelist_url": self._url("changelist"),
+            "breadcrumb_list": django.VERSION >= (6,),  # Django 6: <ol>, as its CSS expects
             **extra,
         }
 

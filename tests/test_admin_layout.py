@@ -32,6 +32,9 @@ GEOMETRY = """() => {
     sidebar: document.getElementById("nav-sidebar").getBoundingClientRect().width,
     viewport: document.documentElement.clientWidth,
     right: table.getBoundingClientRect().right,
+    top: table.getBoundingClientRect().top,
+    filter: document.getElementById("changelist-filter").getBoundingClientRect(),
+    search: document.getElementById("searchbar").getBoundingClientRect(),
     overflow: results.scrollWidth - results.clientWidth,
     heights: rows.map((row) => row.getBoundingClientRect().height),
     headers: [...table.querySelectorAll("thead th")].map((th) => th.innerText.trim().toLowerCase()),
@@ -87,6 +90,9 @@ def test_the_list_fits_1280_px_with_the_sidebar_and_previews_values(
     assert geometry["sidebar"] > 0  # the sidebar is open
     assert "value" in geometry["headers"]
     assert geometry["right"] <= geometry["viewport"] and geometry["overflow"] <= 0, geometry
+    assert geometry["filter"]["left"] >= geometry["right"], geometry  # filters on the right
+    assert geometry["filter"]["top"] < geometry["top"], geometry  # beside the list, not under
+    assert geometry["search"]["bottom"] <= geometry["top"], geometry  # the search above it
     assert max(geometry["heights"]) < 40, geometry  # one line a row
     assert geometry["preview"] >= 60, geometry  # a few characters of each value at least
     preview = page.locator("#result_list tbody tr", has_text=f"{name}.cart").first
