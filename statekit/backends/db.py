@@ -38,7 +38,14 @@ from statekit.backends.base import (
     adding,
     session_of,
 )
-from statekit.backends.sql import INTEGER, MAX_AMOUNT, Statements, statements
+from statekit.backends.sql import (
+    INTEGER,
+    MAX_AMOUNT,
+    Statements,
+    drop_statement,
+    expired_rows,
+    statements,
+)
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.models import StateValue
@@ -296,36 +303,26 @@ class DatabaseBackend(BaseBackend):
 
     @reachable
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
-        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly
-        # the rows this statement deleted. The outer expiry test is re-checked on rows that a
-        # concurrent write just extended, so live state is never taken.
+        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly the rows this
+        # statement deleted.
         connection = connections[self.alias]
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         table = connection.ops.quote_name(StateValue._meta.db_table)
-        return self._delete_returning(
-            f"id IN (SELECT id FROM {table} WHERE expires_at <= %s LIMIT %s) AND expires_at <= %s",
-            [now, limit, now],
-        )
+        return self._delete_returning(expired_rows(connection.vendor, table), [now, limit, now])
 
     @reachable
     def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
-        # As pop_expired, but the values stay in the database: on PostgreSQL even the
-        # count per variable is made there.
+        # As pop_expired, but the values stay in the database.
         connection = connections[self.alias]
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         table = connection.ops.quote_name(StateValue._meta.db_table)
-        kept = ", ".join(["(%s, %s)"] * len(keep))
-        spared = f"AND (scope, name) NOT IN ({kept})" if keep else ""
-        sql = (
-            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= %s "
-            f"AND scope <> %s {spared} LIMIT %s) AND expires_at <= %s RETURNING scope, name"
-        )
-        params = [now, EXPIRED, *(part for pair in sorted(keep) for part in pair), limit, now]
-        if connection.vendor == "postgresql":
-            sql = f"WITH gone AS ({sql}) SELECT scope, name, count(*) FROM gone GROUP BY 1, 2"
+        kept = [part for pair in sorted(keep) for part in pair]
         counts: Counter[tuple[str, str]] = Counter()
         with transaction.atomic(using=self.alias), connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(
+                drop_statement(connection.vendor, table, len(keep)),
+                [now, EXPIRED, *kept, limit, now],
+            )
             for scope, name, *count in cursor:
                 counts[scope, name] += count[0] if count else 1
         return counts
