@@ -4,10 +4,10 @@ into retries, and the cleanup deletes values no on_expire needs without reading 
 from __future__ import annotations
 
 import multiprocessing
-import traceback
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -19,6 +19,7 @@ from statekit.backends.sql import drop_statement, expired_rows
 from statekit.cleanup import cleanup
 from statekit.models import StateValue
 from tests.conftest import BACKENDS
+from tests.update_worker import hammer
 
 DATABASES = [p for p in BACKENDS if p.id != "cache"]
 
@@ -91,45 +92,28 @@ def test_incr_keeps_a_live_expiry_and_buries_a_dead_value(backend, name):
     assert backend.entry(key).expires_at > timezone.now() + timedelta(seconds=50)
 
 
-def _hammer(start, counter_path: str, name: str, updates: int) -> None:
-    start.wait()
-    calls = 0
-
-    def append(items):
-        nonlocal calls
-        calls += 1
-        return [*items, 1]
-
-    log = GlobalState(name, default=list)
-    try:
-        for _ in range(updates):
-            log.update(append)
-    except Exception:
-        with open(f"{counter_path}.error", "a") as out:
-            out.write(traceback.format_exc())
-        raise
-    with open(counter_path, "a") as out:
-        out.write(f"{calls}\n")
-    connections.close_all()
-
-
 @pytest.mark.parametrize("backend", [p for p in DATABASES if p.id == "db-postgres"], indirect=True)
 def test_contended_update_does_not_collapse_into_retries(backend, name, tmp_path):
     """8 processes update one row: fn runs about once per update, not several times."""
     processes, updates = 8, 60
     calls = tmp_path / "calls"
-    connections.close_all()
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
+    connection = connections[backend.alias]
+    setup = {
+        "databases": {backend.alias: connection.settings_dict["NAME"]},
+        "statekit": settings.STATEKIT,
+    }
+    context = multiprocessing.get_context("spawn")  # see tests/update_worker.py
+    start = context.Barrier(processes)  # each waits, its set-up done, for the others
     workers = [
-        context.Process(target=_hammer, args=(start, str(calls), name, updates))
+        context.Process(target=hammer, args=(start, setup, str(calls), name, updates))
         for _ in range(processes)
     ]
     for worker in workers:
         worker.start()
-    start.set()
     for worker in workers:
         worker.join(timeout=240)
+        if worker.is_alive():  # hung: reported below (exit code None)
+            worker.kill()
     errors = tmp_path / "calls.error"
     assert [w.exitcode for w in workers] == [0] * processes, errors.exists() and errors.read_text()
     assert len(GlobalState(name, default=list).get()) == processes * updates
