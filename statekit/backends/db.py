@@ -17,7 +17,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator, Set
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import wraps
 from time import monotonic
@@ -115,6 +115,7 @@ class DatabaseBackend(BaseBackend):
     def __init__(self) -> None:
         self.alias: str = get_settings()["DATABASE"]
         self._contended: dict[StateKey, float] = {}  # key: until when (monotonic) to lock
+        self._statements: Statements | None = None
 
     def _rows(self, key: StateKey) -> QuerySet[StateValue]:
         return StateValue.objects.using(self.alias).filter(
@@ -129,15 +130,18 @@ class DatabaseBackend(BaseBackend):
         only does so once the expiry is short of that by a tenth of ttl (at most 60 s).
         """
         now = timezone.now()
-        found = self._rows(key).filter(_live(now)).values_list("pk", "value", "expires_at")[:1]
-        if not found:
+        adapt = connections[self.alias].ops.adapt_datetimefield_value
+        found = self._execute(self.statements().fetch, [*key, adapt(now)])
+        if found is None:
             return None
-        pk, text, expires_at = found[0]
+        pk, text, expires_at = found
+        if expires_at is not None and timezone.is_naive(expires_at):  # SQLite: UTC, naive
+            expires_at = timezone.make_aware(expires_at, UTC)
         if ttl is not None and expires_at is not None:
-            fresh = _expiry(now, ttl)
+            fresh = now + timedelta(seconds=ttl)
             if fresh - expires_at > timedelta(seconds=min(ttl / 10, 60)):
-                live = StateValue.objects.using(self.alias).filter(pk=pk, expires_at__gt=now)
-                if live.update(expires_at=fresh):
+                slide = [adapt(fresh), pk, adapt(now)]
+                if self._execute_count(self.statements().slide, slide):
                     expires_at = fresh
         return text, expires_at
 
@@ -146,9 +150,12 @@ class DatabaseBackend(BaseBackend):
         return None if found is None else found[0]
 
     def statements(self) -> Statements:
-        connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
-        return statements(connection.vendor, table)
+        """The hot paths' SQL for this database (its vendor does not change)."""
+        if self._statements is None:
+            connection = connections[self.alias]
+            table = connection.ops.quote_name(StateValue._meta.db_table)
+            self._statements = statements(connection.vendor, table)
+        return self._statements
 
     def _execute(self, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         """Run ``sql``; its first row (the rest, if any, is not read)."""
@@ -156,10 +163,11 @@ class DatabaseBackend(BaseBackend):
             cursor.execute(sql, params)
             return cursor.fetchone() if cursor.description else None
 
-    def _now(self) -> tuple[datetime, Any]:
-        """Now, and now as the database takes it as a parameter."""
+    def _times(self, ttl: float | None) -> tuple[Any, Any]:
+        """Now and the expiry a write with ``ttl`` gives, as the database takes them."""
         now = timezone.now()
-        return now, connections[self.alias].ops.adapt_datetimefield_value(now)
+        adapt = connections[self.alias].ops.adapt_datetimefield_value
+        return adapt(now), adapt(_expiry(now, ttl))
 
     def writing(self, key: StateKey) -> AbstractContextManager[None]:
         """Around each write of ``key`` (cached_db invalidates its copy)."""
@@ -192,8 +200,7 @@ class DatabaseBackend(BaseBackend):
         locking: bool,
     ) -> tuple[str | None, str | None] | None:
         """One write of ``key``; ``None`` if another writer got there first."""
-        now, at = self._now()
-        expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+        at, expiry = self._times(ttl)
         found = self._execute(sql.read_locked if locking else sql.read, [at, *key])
         if found is None:
             new = fn(None)
@@ -236,8 +243,7 @@ class DatabaseBackend(BaseBackend):
     def _set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
         sql = self.statements()
         if sql.set_live is not None:  # a live row: one statement
-            now, at = self._now()
-            expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+            at, expiry = self._times(ttl)
             found = self._execute(sql.set_live, [text, at, ttl is None, expiry, *key, at])
             if found is not None:
                 return cast(str, found[0])
@@ -253,7 +259,7 @@ class DatabaseBackend(BaseBackend):
 
     @reachable
     def _delete(self, key: StateKey) -> str | None:
-        found = self._execute(self.statements().delete_live, [*key, self._now()[1]])
+        found = self._execute(self.statements().delete_live, [*key, self._times(None)[0]])
         if found is not None:  # a live row: one statement
             return cast(str, found[0])
         return self.write(key, lambda old: None, None)[0]
@@ -274,8 +280,7 @@ class DatabaseBackend(BaseBackend):
     ) -> tuple[str | None, str] | None:
         """One statement: insert ``first`` or add ``amount`` to a live integer; ``None``
         (nothing written) if the row is dead or holds anything else."""
-        now, at = self._now()
-        expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+        at, expiry = self._times(ttl)
         found = self._execute(self.statements().incr, [*key, first, at, expiry, amount])
         if found is None:
             return None

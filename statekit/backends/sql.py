@@ -31,6 +31,10 @@ class Statements(NamedTuple):
     # params: value, now, keep expiry (bool), expiry, scope, owner, name, now. PostgreSQL
     # only (SQLite's RETURNING cannot see the FROM clause): the previous text of a live row.
     set_live: str | None
+    # params: scope, owner, name, now. (id, value, expires_at) of the live row.
+    fetch: str
+    # params: expiry, id, now. Extends the expiry of a live row.
+    slide: str
     # params: scope, owner, name, now. The deleted live row's text.
     delete_live: str
     # params: scope, owner, name, now. (id, value, version, dead) of the row, live or dead.
@@ -105,6 +109,8 @@ def statements(vendor: str, table: str) -> Statements:
             f"AND {integer} RETURNING value, version"
         ),
         set_live=set_live,
+        fetch=f"SELECT id, value, expires_at FROM {table} WHERE {KEY} AND {LIVE}",
+        slide=f"UPDATE {table} SET expires_at = %s WHERE id = %s AND expires_at > %s",
         delete_live=f"DELETE FROM {table} WHERE {KEY} AND {LIVE} RETURNING value",
         read=read,
         read_locked=f"{read} FOR UPDATE" if vendor == "postgresql" else None,
