@@ -12,35 +12,37 @@ default) can be edited; others are read-only, but can be deleted or expired.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Func, IntegerField, QuerySet
+from django.db.models.functions import Substr
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from statekit.admin_scan import ScanAdminMixin
 from statekit.backends import StateKey, get_backend
-from statekit.backends.base import EXPIRED
+from statekit.backends.base import EXPIRED, origin
 from statekit.backends.db import INTERNAL
 from statekit.cleanup import cleanup
 from statekit.exceptions import StateError
 from statekit.inspection import (
     EXPIRING,
     expire_now,
+    expiry_of,
     parse,
     pretty,
+    readable_expiry,
     remove,
     users_of,
     variable_of,
     write,
 )
 from statekit.models import StateValue
-from statekit.state import declared
 
 
 class ByteLength(Func):
@@ -97,6 +99,20 @@ class StateValueForm(forms.ModelForm):
         return text
 
 
+#: How much of each value the list shows.
+PREVIEW_CHARS = 80
+
+
+def short_time(when: Any) -> str:
+    """A time as the list shows it, in the current time zone: to the minute, the year only
+    when it is not this one (in full, to the second: its title)."""
+    local = timezone.localtime(when) if timezone.is_aware(when) else when
+    short = "M j, H:i" if local.year == timezone.localtime().year else "Y-m-d H:i"
+    return format_html(
+        '<span title="{}">{}</span>', date_format(local, "Y-m-d H:i:s"), date_format(local, short)
+    )
+
+
 def key_of(obj: StateValue) -> StateKey:
     return StateKey(obj.scope, obj.owner, obj.name)
 
@@ -106,7 +122,10 @@ class VariableFilter(admin.SimpleListFilter):
     parameter_name = "variable"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(f"{v.scope}:{v.name}", f"{v.name} ({v.scope})") for v in declared()]
+        """The variables that have rows, live or expired (so never a browser state)."""
+        keys = model_admin.get_queryset(request).order_by().values_list("scope", "name")
+        found = {origin(StateKey(scope, "", name)) for scope, name in keys.distinct()}
+        return [(f"{s}:{n}", f"{n} ({s})") for s, n in sorted(found, key=lambda k: k[::-1])]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         scope, _, name = (self.value() or "").partition(":")
@@ -147,7 +166,16 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     editable_scopes: tuple[str, ...] = ("global",)
 
     form = StateValueForm
-    list_display = ("name", "scope", "owner_display", "user", "size", "updated_at", "expires")
+    list_display = (
+        "name",
+        "scope",
+        "owner_display",
+        "user",
+        "size",
+        "updated",
+        "expires",
+        "value_preview",
+    )
     list_filter = ("scope", VariableFilter, StatusFilter)
     search_fields = ("name", "owner")
     ordering = ("scope", "name", "owner")
@@ -155,11 +183,16 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     actions = ("delete_selected", "expire_selected", "purge_expired")
     info_fields = ("name", "scope", "owner", "user", "size", "updated_at", "expires")
 
+    class Media:
+        css: ClassVar = {"all": ("statekit/admin.css",)}  # the list: a line a value at 1280 px
+
     # -- rows --------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request).exclude(INTERNAL)
-        queryset = queryset.annotate(bytes=ByteLength("value"))
+        queryset = readable_expiry(super().get_queryset(request).exclude(INTERNAL))
+        queryset = queryset.annotate(
+            bytes=ByteLength("value"), head=Substr("value", 1, PREVIEW_CHARS + 1)
+        )
         backend = get_backend()
         return queryset.using(backend.alias) if backend.uses_database else queryset
 
@@ -186,17 +219,32 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     def size(self, obj: StateValue) -> int:
         return obj.bytes
 
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: StateValue) -> str:
+        return short_time(obj.updated_at) if obj.updated_at else "—"
+
     @admin.display(description="expires", ordering="expires_at")
     def expires(self, obj: StateValue) -> str:
         if obj.scope == EXPIRED:
             return "expired (awaiting cleanup)"
-        if obj.expires_at is None:
+        expiry, stored = expiry_of(obj)
+        if expiry is None:
             return "never"
-        try:
-            when = display_for_value(obj.expires_at, "")
-        except OverflowError:  # near datetime.max: past the end of time in TIME_ZONE
-            when = f"{obj.expires_at.isoformat()} (UTC)"
+        if stored:
+            when = f"{stored} (as stored)"
+        else:
+            try:
+                when = short_time(expiry)
+            except OverflowError:  # near datetime.max: past the end of time in TIME_ZONE
+                when = f"{expiry.isoformat()} (UTC)"
         return f"{when} (expired)" if self.dead(obj) else when
+
+    @admin.display(description="value")
+    def value_preview(self, obj: StateValue) -> str:
+        """The start of the stored JSON (the list loads no more of it than this)."""
+        head = getattr(obj, "head", None)
+        text = obj.value if head is None else head
+        return text if len(text) <= PREVIEW_CHARS else f"{text[: PREVIEW_CHARS - 1]}…"
 
     @admin.display(description="value")
     def pretty_value(self, obj: StateValue) -> str:
@@ -206,9 +254,8 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     def dead(obj: StateValue) -> bool:
         if hasattr(obj, "expired"):  # a scanned value, judged by the backend's clock
             return obj.expired
-        return obj.scope == EXPIRED or (
-            obj.expires_at is not None and obj.expires_at <= timezone.now()
-        )
+        expiry, _ = expiry_of(obj)
+        return obj.scope == EXPIRED or (expiry is not None and expiry <= timezone.now())
 
     # -- permissions: no adding (variables are declared in code), edits where allowed ----
 

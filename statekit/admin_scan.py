@@ -13,6 +13,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
+import django
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote, unquote
@@ -81,6 +82,7 @@ class ScanAdminMixin:
             "opts": self.opts,
             "title": title,
             "changelist_url": self._url("changelist"),
+            "breadcrumb_list": django.VERSION >= (6,),  # Django 6: <ol>, as its CSS expects
             **extra,
         }
 
@@ -159,6 +161,7 @@ class ScanAdminMixin:
                         (scope, name) == (v.scope, v.name),
                     )
                     for v in declared()
+                    if v.scope in SCOPES  # browser states are never stored here
                 ],
             ),
             (
@@ -183,7 +186,9 @@ class ScanAdminMixin:
                 self._url("change", quote(obj.pk)),
                 obj,
                 self.owner_display(obj),
+                self.updated(obj),
                 self.expires(obj),
+                self.value_preview(obj),
             )
             for obj in objs
         ]
@@ -193,7 +198,7 @@ class ScanAdminMixin:
             request,
             f"Select state value to {verb}",
             rows=rows,
-            columns=("name", "scope", "owner", "user", "bytes", "updated", "expires"),
+            columns=("name", "scope", "owner", "user", "bytes", "updated", "expires", "value"),
             filters=filters,
             paging=paging,
             query=query,

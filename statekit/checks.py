@@ -13,13 +13,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from statekit.backends import backend_class
-from statekit.backends.cache import redis_client
 from statekit.conf import SettingsError, get_settings
 
 PROCESS_LOCAL = (LocMemCache, DummyCache, FileBasedCache)
 
 
 def _cache_messages(conf: dict[str, Any]) -> list[CheckMessage]:
+    from statekit.backends.cache import redis_client  # statekit[redis], there when cls imported
+
     alias = conf["CACHE_ALIAS"]
     backend = conf["BACKEND"]
     if alias not in caches.settings:
@@ -73,7 +74,9 @@ def _positive(
     ]
 
 
-@register(Tags.caches, Tags.database, "statekit")
+# Not Tags.database: it reads the settings only, and Django 6 leaves database-tagged checks
+# out of a plain ``manage.py check``.
+@register(Tags.caches, "statekit")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
         conf = get_settings()

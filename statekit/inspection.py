@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from importlib import import_module
 from typing import Any
 
@@ -17,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.core.exceptions import ValidationError
+from django.db.models import Case, DateTimeField, F, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Cast
 from django.urls import get_resolver
 from django.utils import timezone
 
@@ -97,6 +100,34 @@ def parse(text: str, name: str) -> Any:
         raise StateTypeError(f"The value of {name!r} is not valid JSON: {exc}", name) from None
     encode(value, name)
     return value
+
+
+#: The expiries Python can read; a database may store others (PostgreSQL: 'infinity').
+LAST, FIRST = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
+
+
+def readable_expiry(rows: QuerySet) -> QuerySet:
+    """``rows`` with ``expires_at`` left unread: ``expiry`` holds it, clamped to what Python
+    can read, and ``expiry_stored`` the stored text when it could not be read (a value set
+    by hand, such as PostgreSQL's 'infinity'). Read them with :func:`expiry_of`."""
+    unreadable = Q(expires_at__gt=LAST) | Q(expires_at__lt=FIRST)
+    return rows.defer("expires_at").annotate(
+        expiry=Case(
+            When(expires_at__gt=LAST, then=Value(LAST)),
+            When(expires_at__lt=FIRST, then=Value(FIRST)),
+            default=F("expires_at"),
+            output_field=DateTimeField(),
+        ),
+        expiry_stored=Case(When(unreadable, then=Cast("expires_at", TextField()))),
+    )
+
+
+def expiry_of(obj: Any) -> tuple[datetime | None, str | None]:
+    """(expiry, the stored text if Python could not read it) of a row of
+    :func:`readable_expiry`, or of an object with a plain ``expires_at``."""
+    if hasattr(obj, "expiry"):
+        return obj.expiry, obj.expiry_stored
+    return obj.expires_at, None
 
 
 def entry(key: StateKey) -> Entry | None:

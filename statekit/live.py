@@ -22,6 +22,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.dispatch import receiver
 from django.urls import get_script_prefix
@@ -58,8 +59,14 @@ def watchable(variable: Any) -> bool:
 
 
 def channel_layer() -> BaseChannelLayer | None:
-    """The configured channel layer, or None when live updates are off."""
-    return get_channel_layer(get_settings()["CHANNEL_LAYER"])
+    """The configured channel layer, or None when live updates are off.
+
+    The alias is looked up in ``CHANNEL_LAYERS`` first: Channels answers a missing one by
+    raising and catching a KeyError, which would cost every public write that much."""
+    alias = get_settings()["CHANNEL_LAYER"]
+    if alias not in getattr(settings, "CHANNEL_LAYERS", {}):
+        return None
+    return get_channel_layer(alias)
 
 
 def live_config() -> dict[str, Any]:

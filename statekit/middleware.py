@@ -45,6 +45,10 @@ logger = logging.getLogger("statekit.browser")
 __all__ = ["COOKIE", "HEADER", "SET_HEADER", "WRITES_ID", "StatekitMiddleware", "exchange"]
 
 FIELD = "_statekit_browser"
+# The headers as request.META names: reading META directly spares every request building
+# request.headers (a dict of all its headers) when it does not come from statekit.js.
+HEADER_META = "HTTP_" + HEADER.upper().replace("-", "_")
+REF_HEADER_META = "HTTP_" + REF_HEADER.upper().replace("-", "_")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 Entry = dict[str, Any] | None
@@ -58,7 +62,7 @@ class BrowserExchange:
         #: The middleware runs, so writes reach the browser.
         self.delivering = delivering
         #: The request comes from statekit.js (fetch/XHR), which applies SET_HEADER.
-        self.from_js = HEADER in request.headers
+        self.from_js = HEADER_META in request.META
         #: Every write of this request, by state name (None: remove). Read back by get().
         self.writes: dict[str, Entry] = {}
         #: The writes not delivered yet.
@@ -72,7 +76,7 @@ class BrowserExchange:
         self.read_header = False
         self._received: dict[str, Any] | None = None
         #: The reference to the bundle of entries too large for the header (browser_refs).
-        self.ref = request.headers.get(REF_HEADER) if self.from_js else None
+        self.ref = request.META.get(REF_HEADER_META) if self.from_js else None
         self.bundle: str | None = None  # its stored text, once loaded
         self.loaded = False
         self.missing = False  # the server does not have it: statekit.js uploads it again

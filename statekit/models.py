@@ -15,7 +15,7 @@ class Scope(models.TextChoices):
 
 
 class StateValue(models.Model):
-    scope = models.CharField(max_length=16, choices=Scope.choices)
+    scope = models.CharField(max_length=16, choices=Scope)
     # The session key for session state, the page id for page state, "" for global state.
     owner = models.CharField(max_length=255, blank=True, default="")
     name = models.CharField(max_length=255)

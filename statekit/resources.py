@@ -87,14 +87,15 @@ class SessionResource:
     def get(self, request: HttpRequest) -> Any:
         """This session's object, built on first use (once, whatever the threads)."""
         from statekit.pages import PageIdMissing, page_id_of, verify
+        from statekit.state import request_session
         from statekit.state import session_key as key_of
 
         _start_worker()  # again after a fork (a preloading server): the child has no thread
-        session_key = key_of(request, self)
-        try:
-            page = verify(request.session, page_id_of(request))
+        try:  # first: a refused page id (InvalidPageId) leaves no session behind
+            page = verify(request_session(request, self), page_id_of(request))
         except PageIdMissing:
             page = None
+        session_key = key_of(request, self)
         with self._lock:
             entry = self._entries.get(session_key)
             if entry is None:

@@ -20,11 +20,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import URLPattern, path
 
 from statekit.conf import get_settings
-from statekit.consumers import StateConsumer
+from statekit.extras import missing_extra
+
+try:
+    from channels.security.websocket import AllowedHostsOriginValidator
+
+    from statekit.consumers import StateConsumer
+except ImportError as error:
+    raise missing_extra(error, "statekit.routing (live state)") from None
 
 __all__ = ["urlpatterns", "websocket_urlpatterns"]  # noqa: F822 (made by __getattr__)
 

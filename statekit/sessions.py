@@ -15,6 +15,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.http import HttpRequest
 from django.utils import timezone
@@ -34,68 +35,86 @@ def alive(keys: set[str]) -> set[str]:
     return {key for key in keys if store().exists(key)}
 
 
-def watch(request: HttpRequest) -> None:
-    """Hook this request's session so cycle_key moves its state and flush ends it."""
-    session = getattr(request, "session", None)
-    if session is None or "cycle_key" in session.__dict__:
-        return
-    from statekit.pages import BINDING
-    from statekit.resources import session_ended, session_moved
-
-    cycle_key, acycle_key = session.cycle_key, session.acycle_key
-    flush, aflush = session.flush, session.aflush
-    delete, adelete = session.delete, session.adelete
+class _Hooked(SessionBase):
+    """Mixed into a session's class by :func:`watch`: ``cycle_key()`` moves the state to the
+    new key, ``flush()`` ends it. The class is made once per session class, so a request
+    pays one ``__class__`` assignment, not a closure per hook."""
 
     # cycle_key() creates the new key, then deletes the old one. The state moves in between,
     # before the old key is gone: a cleanup running meanwhile never sees it as ended.
-    cycling: str | None = None  # the old key, while cycle_key() runs
+    _statekit_cycling: str | None = None  # the old key, while cycle_key() runs
 
-    def start_cycle() -> None:
-        nonlocal cycling
-        cycling = session.session_key
-        if cycling:
-            session.setdefault(BINDING, cycling)  # page ids stay bound to the first key
+    def _start_cycle(self) -> None:
+        from statekit.pages import BINDING
 
-    def hooked_delete(session_key: str | None = None) -> None:
-        if cycling and session_key == cycling:
-            get_backend().move_owner(cycling, session.session_key)
-            session_moved(cycling, session.session_key)
-        delete(session_key)
+        self._statekit_cycling = self.session_key
+        if self._statekit_cycling:
+            self.setdefault(BINDING, self._statekit_cycling)  # page ids stay bound to it
 
-    async def hooked_adelete(session_key: str | None = None) -> None:
-        if cycling and session_key == cycling:
-            await get_backend().amove_owner(cycling, session.session_key)
-            session_moved(cycling, session.session_key)
-        await adelete(session_key)
+    def _moving(self, session_key: str | None) -> str | None:
+        cycling = self._statekit_cycling
+        return cycling if cycling and session_key == cycling else None
 
-    def hooked_cycle_key() -> None:
-        nonlocal cycling
-        start_cycle()
+    def cycle_key(self) -> None:
+        self._start_cycle()
         try:
-            cycle_key()
+            super().cycle_key()
         finally:
-            cycling = None
+            self._statekit_cycling = None
 
-    async def hooked_acycle_key() -> None:
-        nonlocal cycling
-        start_cycle()
+    async def acycle_key(self) -> None:
+        self._start_cycle()
         try:
-            await acycle_key()
+            await super().acycle_key()
         finally:
-            cycling = None
+            self._statekit_cycling = None
 
-    def hooked_flush() -> None:
-        old = session.session_key
-        flush()
+    def delete(self, session_key: str | None = None) -> None:
+        old = self._moving(session_key)
         if old:
+            from statekit.resources import session_moved
+
+            get_backend().move_owner(old, self.session_key)
+            session_moved(old, self.session_key)
+        super().delete(session_key)
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        old = self._moving(session_key)
+        if old:
+            from statekit.resources import session_moved
+
+            await get_backend().amove_owner(old, self.session_key)
+            session_moved(old, self.session_key)
+        await super().adelete(session_key)
+
+    def flush(self) -> None:
+        old = self.session_key
+        super().flush()
+        if old:
+            from statekit.resources import session_ended
+
             session_ended(old)
 
-    async def hooked_aflush() -> None:
-        old = session.session_key
-        await aflush()
+    async def aflush(self) -> None:
+        old = self.session_key
+        await super().aflush()
         if old:
+            from statekit.resources import session_ended
+
             session_ended(old)
 
-    session.cycle_key, session.acycle_key = hooked_cycle_key, hooked_acycle_key
-    session.delete, session.adelete = hooked_delete, hooked_adelete
-    session.flush, session.aflush = hooked_flush, hooked_aflush
+
+_hooked: dict[type, type] = {}
+
+
+def watch(request: HttpRequest) -> None:
+    """Hook this request's session so cycle_key moves its state and flush ends it."""
+    session = getattr(request, "session", None)
+    if not isinstance(session, SessionBase) or isinstance(session, _Hooked):
+        return
+    cls = type(session)
+    hooked = _hooked.get(cls)
+    if hooked is None:
+        made = type(cls.__name__, (_Hooked, cls), {"__module__": cls.__module__})
+        hooked = _hooked.setdefault(cls, made)
+    session.__class__ = hooked

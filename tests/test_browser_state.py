@@ -238,7 +238,8 @@ def test_set_refuses_what_it_cannot_store(name):
     [
         ("{not json", "is not JSON"),
         ("[1, 2]", "not an object"),
-        ("[" * 5000 + "]" * 5000, "is not JSON"),
+        # Too deep for json before Python 3.13 (RecursionError), a list from 3.13 on.
+        ("[" * 5000 + "]" * 5000, "; using the defaults."),
     ],
 )
 def test_a_malformed_header_reads_defaults(name, caplog, raw, log):

@@ -64,7 +64,7 @@ def test_command_set_stores_exactly_or_refuses(backend, name):
         before = counter.get()
         want = expected(text, name)
         try:
-            call_command("statekit", "set", name, text, stdout=io.StringIO())
+            call_command("statekit", "set", name, "--", text, stdout=io.StringIO())
         except CommandError:
             assert want is StateError and counter.get() == before
         else:

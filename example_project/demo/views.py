@@ -33,7 +33,7 @@ def index(request):
 
 
 def visitor_counter(request):
-    """Like the seed's demo.load(increment_counter): every page load counts."""
+    """Like Gradio's demo.load(increment_counter): every page load counts."""
     return render(request, "demo/visitors.html", {"visitors": visitors.incr()})
 
 
@@ -63,7 +63,7 @@ def counter_page(request):
 
 @require_POST
 def counter_load(request):
-    """Like the seed's demo.load(initialize_instance): each page load starts a new counter."""
+    """Like Gradio's demo.load(initialize_instance): each page load starts a new counter."""
     counters.close(request.session.session_key)  # the session's previous one, if any
     return counter_json(counters.get(request))  # built now; closed when this page closes
 
@@ -122,7 +122,7 @@ def save_password(request):
 
 @require_POST
 def generate(request):
-    """The seed's "Generate Randomly" button, written by the server into the browser."""
+    """Gradio's demo's "Generate Randomly" button, written by the server into the browser."""
     username.set(request, f"user-{secrets.token_hex(4)}")
     password.set(request, secrets.token_urlsafe(12))
     return JsonResponse({"username": username.get(request), "password": password.get(request)})

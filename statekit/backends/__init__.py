@@ -9,6 +9,7 @@ from django.utils.module_loading import import_string
 
 from statekit.backends.base import BaseBackend, StateKey
 from statekit.conf import BACKEND_ALIASES, get_settings
+from statekit.extras import missing_extra
 
 __all__ = ["BaseBackend", "StateKey", "backend_class", "get_backend"]
 
@@ -19,6 +20,9 @@ def backend_class(path: str) -> type[BaseBackend]:
     try:
         cls = import_string(dotted)
     except ImportError as exc:
+        missing = missing_extra(exc, f'STATEKIT["BACKEND"] = {path!r}')
+        if missing is not exc:
+            raise missing from None
         raise ImproperlyConfigured(
             f'STATEKIT["BACKEND"] = {path!r} cannot be imported ({exc}). Use "db", "cache", '
             '"cached_db" or the dotted path of a statekit.backends.BaseBackend subclass.'

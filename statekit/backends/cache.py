@@ -35,12 +35,14 @@ from statekit.backends.base import (
     matches,
     session_of,
 )
+from statekit.backends.redis_text import Undecodable
 from statekit.backends.scripts import GRACE_MS
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 
 REDIS_DOWN = (ConnectionError, TimeoutError)
 SCAN_BATCH = 1000
+SCOPES = ("global", "session", "page", EXPIRED)
 
 
 def redis_client(cache: BaseCache) -> Redis | None:
@@ -79,9 +81,12 @@ class RedisKeys:
     def key(self, key: StateKey) -> str:
         return f"{self.prefix}:{key.scope}:{key.owner}:{key.name}"
 
-    def parse(self, raw: bytes | str) -> StateKey:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        return StateKey(*text[len(self.prefix) + 1 :].split(":", 2))
+    def parse(self, text: str) -> StateKey | None:
+        """The key of a value, or None for the index and other keys that are not values."""
+        parts = text[len(self.prefix) + 1 :].split(":", 2)
+        if len(parts) != 3 or parts[0] not in SCOPES:
+            return None
+        return StateKey(*parts)
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -114,6 +119,9 @@ class CacheBackend(BaseBackend):
             for name in ("READ", "SET", "DELETE", "INCR", "PEEK", "EXPIRE", "POP", "TAKE", "MOVE")
         }
         self.lua = {name: self.redis.register_script(code) for name, code in scripts.items()}
+
+    def _undecodable(self, operation: str) -> Undecodable:
+        return Undecodable(self.keys.prefix, operation, self.keys.parse)
 
     def _down(self, exc: Exception) -> BackendUnavailable:
         return BackendUnavailable(
@@ -218,10 +226,10 @@ class CacheBackend(BaseBackend):
                 names = list(self.redis.scan_iter(match=pattern, count=SCAN_BATCH))
             except REDIS_DOWN as exc:
                 raise self._down(exc) from exc
-            for raw in names:
-                key = self.keys.parse(raw)
-                moved = key._replace(owner=new + key.owner[len(old) :])
-                self._run("MOVE", [raw, self.keys.key(moved), self.index])
+            with self._undecodable("moving a session's state") as bad:
+                for raw, key in bad.keys(names).items():
+                    moved = key._replace(owner=new + key.owner[len(old) :])
+                    self._run("MOVE", [raw, self.keys.key(moved), self.index])
 
     def count_expired(self) -> int:
         try:
@@ -231,34 +239,36 @@ class CacheBackend(BaseBackend):
             raise self._down(exc) from exc
 
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
-        return self._pairs(self._run("POP", [self.index], [limit]))
+        with self._undecodable("the cleanup") as bad:
+            while flat := self._run("POP", [self.index], [limit]):
+                if popped := bad.pairs(flat):  # never [] while some were due
+                    return popped
+        return []
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
     ) -> Iterator[list[tuple[StateKey, str | None]]]:
         cursor = 0
-        while True:
-            try:
-                cursor, names = self.redis.scan(
-                    cursor, match=f"{glob_literal(self.keys.prefix)}:{scope}:*", count=SCAN_BATCH
-                )
-            except REDIS_DOWN as exc:
-                raise self._down(exc) from exc
-            keys = {raw: self.keys.parse(raw) for raw in names}
-            living = alive({session_of(k.owner) for k in keys.values()})
-            doomed = [raw for raw, k in keys.items() if session_of(k.owner) not in living]
-            if doomed:
-                if dry_run:
-                    yield [(keys[raw], None) for raw in doomed]
-                else:
-                    yield self._pairs(self._run("TAKE", [self.index, *doomed]))
-            if not cursor:
-                return
-
-    def _pairs(self, flat: list[bytes]) -> list[tuple[StateKey, str]]:
-        return [
-            (self.keys.parse(k), v.decode()) for k, v in zip(flat[::2], flat[1::2], strict=True)
-        ]
+        with self._undecodable("the cleanup") as bad:
+            while True:
+                try:
+                    cursor, names = self.redis.scan(
+                        cursor,
+                        match=f"{glob_literal(self.keys.prefix)}:{scope}:*",
+                        count=SCAN_BATCH,
+                    )
+                except REDIS_DOWN as exc:
+                    raise self._down(exc) from exc
+                keys = bad.keys(names)
+                living = alive({session_of(k.owner) for k in keys.values()})
+                doomed = [raw for raw, k in keys.items() if session_of(k.owner) not in living]
+                if doomed:
+                    if dry_run:
+                        yield [(keys[raw], None) for raw in doomed]
+                    else:
+                        yield bad.pairs(self._run("TAKE", [self.index, *doomed]))
+                if not cursor:
+                    return
 
     # -- inspection (the admin and ``manage.py statekit``) ---------------------------------
 
@@ -277,17 +287,10 @@ class CacheBackend(BaseBackend):
         buried = f"{prefix}:{EXPIRED}:{o}:{s}:{n}:*"
         return [(live, True), (buried, False)]
 
-    def _parsed(self, raw: bytes) -> StateKey | None:
-        """The key of a value, or None for the index and keys that are not values."""
-        text = raw.decode()
-        parts = text[len(self.keys.prefix) + 1 :].split(":", 2)
-        if len(parts) != 3 or parts[0] not in ("global", "session", "page", EXPIRED):
-            return None
-        return StateKey(*parts)
-
-    def _entries(self, found: list[tuple[bytes | str, StateKey]]) -> list[Entry]:
+    def _entries(self, found: list[tuple[bytes | str, StateKey]], bad: Undecodable) -> list[Entry]:
         """The entries of ``found`` (Redis key, parsed key) that still exist, read in one
-        round trip: GET and ZSCORE per key, and TIME for Redis's clock."""
+        round trip: GET and ZSCORE per key, and TIME for Redis's clock. A value that is not
+        UTF-8 is skipped (counted in ``bad``)."""
         try:
             with self.redis.pipeline(transaction=False) as pipe:
                 pipe.time()
@@ -300,12 +303,13 @@ class CacheBackend(BaseBackend):
         now = seconds * 1000 + micros // 1000
         entries = []
         for (_, key), text, due in zip(found, replies[::2], replies[1::2], strict=True):
-            if text is None:  # deleted since it was found
+            value = None if text is None else bad.text(text)
+            if value is None:  # deleted since it was found, or not UTF-8
                 continue
             if key.scope == "global":  # never expires (get() ignores the index)
                 due = None
             dead = key.scope == EXPIRED or (due is not None and due <= now)
-            entries.append(Entry(key, text.decode(), _when(due), dead))
+            entries.append(Entry(key, value, _when(due), dead))
         return entries
 
     def scan(
@@ -317,29 +321,29 @@ class CacheBackend(BaseBackend):
         expired: bool | None = False,
     ) -> Iterator[Entry]:
         # SCAN may return a key twice if Redis resizes its table meanwhile.
-        for pattern, skip_buried in self._patterns(scope, name, owner, expired):
-            cursor = 0
-            while True:
-                try:
-                    cursor, names = self.redis.scan(cursor, match=pattern, count=SCAN_BATCH)
-                except REDIS_DOWN as exc:
-                    raise self._down(exc) from exc
-                keys = [(raw, self._parsed(raw)) for raw in names]
-                found = [
-                    (raw, key)
-                    for raw, key in keys
-                    if key is not None
-                    and not (skip_buried and key.scope == EXPIRED)
-                    and matches(key, scope, name, owner)
-                ]
-                for entry in self._entries(found) if found else ():
-                    if expired is None or entry.expired == expired:
-                        yield entry
-                if not cursor:
-                    break
+        with self._undecodable("a listing") as bad:
+            for pattern, skip_buried in self._patterns(scope, name, owner, expired):
+                cursor = 0
+                while True:
+                    try:
+                        cursor, names = self.redis.scan(cursor, match=pattern, count=SCAN_BATCH)
+                    except REDIS_DOWN as exc:
+                        raise self._down(exc) from exc
+                    found = [
+                        (raw, key)
+                        for raw, key in bad.keys(names).items()
+                        if not (skip_buried and key.scope == EXPIRED)
+                        and matches(key, scope, name, owner)
+                    ]
+                    for entry in self._entries(found, bad) if found else ():
+                        if expired is None or entry.expired == expired:
+                            yield entry
+                    if not cursor:
+                        break
 
     def entry(self, key: StateKey) -> Entry | None:
-        found = self._entries([(self.keys.key(key), key)])
+        with self._undecodable("reading a value") as bad:
+            found = self._entries([(self.keys.key(key), key)], bad)
         return found[0] if found else None
 
     def discard(self, key: StateKey) -> bool:

@@ -70,7 +70,11 @@ class Command(BaseCommand):
 
         key(commands.add_parser("get", help="Print a value as JSON (or its default)."))
         key(sub := commands.add_parser("set", help="Store a value, given as JSON."))
-        sub.add_argument("text", metavar="JSON", help="The value in JSON ('-': stdin).")
+        sub.add_argument(
+            "text",
+            metavar="JSON",
+            help="The value in JSON ('-': stdin; '-- -1e5' for one like -1e5).",
+        )
         key(commands.add_parser("delete", help="Delete a value."))
         key(commands.add_parser("expire", help="Expire a session or page value now."))
 

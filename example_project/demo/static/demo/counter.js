@@ -1,4 +1,4 @@
-// Like the seed: the page initializes the session's object when it loads (demo.load), and
+// Like Gradio's demo: the page initializes the session's object when it loads (demo.load), and
 // the button increments it, on the server.
 const panel = document.getElementById("counter");
 const time = (iso) => new Date(iso).toLocaleTimeString();

@@ -21,7 +21,7 @@ browser.subscribe("username", (value) => {
 });
 browser.subscribe("password", showStorage); // no value: it is encrypted
 
-// Like the seed's demo.load: the request carries the ciphertext, the server decrypts it.
+// Like Gradio's demo.load: the request carries the ciphertext, the server decrypts it.
 fetch(form.dataset.load)
   .then((response) => response.json())
   .then((saved) => {

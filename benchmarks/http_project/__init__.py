@@ -1,0 +1,1 @@
+"""The Django project that ``benchmarks/bench_http.py`` serves with gunicorn and uvicorn."""

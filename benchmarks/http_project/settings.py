@@ -1,0 +1,72 @@
+"""Settings of the HTTP benchmark project, chosen by environment variables (bench_http.py sets
+them for each server it starts):
+
+- ``BENCH_BACKEND``: ``db-sqlite``, ``db-postgres``, ``cache`` or ``cached_db``; the session
+  engine matches it (db, db, cache, cached_db);
+- ``BENCH_MIDDLEWARE``: ``1`` (default) puts ``StatekitMiddleware`` in MIDDLEWARE, ``0`` not;
+- ``BENCH_SQLITE``, ``BENCH_PG_NAME``, ``BENCH_REDIS_URL``, ``BENCH_PREFIX``: where state goes
+  (a SQLite file, a PostgreSQL database of the benchmark's own, a Redis db and key prefix).
+"""
+
+from __future__ import annotations
+
+import os
+
+BACKEND = os.environ.get("BENCH_BACKEND", "db-sqlite")
+PREFIX = os.environ.get("BENCH_PREFIX", "statekit-bench-http")
+
+SECRET_KEY = "statekit-bench-http"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+USE_TZ = True
+ROOT_URLCONF = "benchmarks.http_project.urls"
+WSGI_APPLICATION = "benchmarks.http_project.wsgi.application"
+ASGI_APPLICATION = "benchmarks.http_project.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "statekit",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+if os.environ.get("BENCH_MIDDLEWARE", "1") == "1":
+    MIDDLEWARE.append("statekit.middleware.StatekitMiddleware")
+
+if BACKEND in ("db-sqlite", "cache"):  # "cache" keeps no state in its database
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("BENCH_SQLITE", "bench_http.sqlite3"),
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("BENCH_PG_NAME", "statekit_bench_http"),
+            "HOST": "127.0.0.1",
+            "PORT": 5432,
+            "USER": "postgres",
+            "CONN_MAX_AGE": None,  # one connection per worker, as in production
+        }
+    }
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        "KEY_PREFIX": PREFIX,
+    }
+}
+STATEKIT_BACKEND = {"db-sqlite": "db", "db-postgres": "db"}.get(BACKEND, BACKEND)
+STATEKIT = {"BACKEND": STATEKIT_BACKEND, "KEY_PREFIX": "statekit"}
+SESSION_ENGINE = "django.contrib.sessions.backends." + STATEKIT_BACKEND
