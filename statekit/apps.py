@@ -13,7 +13,5 @@ class StatekitConfig(AppConfig):
         # Every app's state.py, like admin.py for the admin: declarations are known in
         # every process (servers, management commands, workers) from the start.
         autodiscover_modules("state")
-        from statekit import (
-            checks,  # noqa: F401  (registers the system checks)
-            live,  # noqa: F401  (publishes changes to the channel layer)
-        )
+        from statekit import checks  # noqa: F401  (registers the system checks)
+        from statekit.live import publish  # noqa: F401  (publishes changes to the channel layer)

@@ -24,7 +24,7 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import URLPattern, path
 
 from statekit.conf import get_settings
-from statekit.consumers import StateConsumer
+from statekit.live.consumer import StateConsumer
 
 __all__ = ["urlpatterns", "websocket_urlpatterns"]  # noqa: F822 (made by __getattr__)
 

@@ -57,8 +57,8 @@ return #items / 2
 
 
 def _variable(name: str, scopes: tuple[str, ...]) -> Any:
-    from statekit.inspection import NotDeclared, load_declarations
-    from statekit.state import declared
+    from statekit.registry import declared, load_declarations
+    from statekit.state.inspection import NotDeclared
 
     load_declarations()
     for scope in scopes:
@@ -85,7 +85,7 @@ class override(ContextDecorator):
         backend = get_backend()
         for name, value in self.values.items():
             variable = _variable(name, ("global",))
-            self.saved.append((variable, backend.get(variable._key())))
+            self.saved.append((variable, backend.get(variable.key_for())))
             variable.set(value)
         return self
 
@@ -196,7 +196,7 @@ class StatekitState:
 
     def cleanup(self) -> Any:
         """Run statekit's cleanup now (expired values, ended sessions, on_expire callbacks)."""
-        from statekit.cleanup import cleanup
+        from statekit.lifecycle.cleanup import cleanup
 
         return cleanup()
 

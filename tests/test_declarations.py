@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from statekit import GlobalState, SessionState, StateTypeError
-from statekit.state import declared
+from statekit.registry import declared
 
 
 def test_the_same_declaration_twice_is_fine(name):

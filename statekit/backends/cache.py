@@ -25,19 +25,11 @@ from redis.exceptions import (
 )
 
 from statekit.backends import scripts as lua
-from statekit.backends.base import (
-    EXPIRED,
-    Alive,
-    BaseBackend,
-    Entry,
-    StateKey,
-    Updater,
-    matches,
-    session_of,
-)
+from statekit.backends.base import Alive, BaseBackend, Entry, Updater, matches
 from statekit.backends.scripts import GRACE_MS
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
+from statekit.keys import EXPIRED, StateKey, session_of
 
 REDIS_DOWN = (ConnectionError, TimeoutError)
 SCAN_BATCH = 1000

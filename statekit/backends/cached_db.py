@@ -37,12 +37,13 @@ from datetime import datetime
 from django.db import connections
 from django.utils import timezone
 
-from statekit.backends.base import Alive, StateKey
+from statekit.backends.base import Alive
 from statekit.backends.cache import REDIS_DOWN, RedisKeys, glob_literal
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
+from statekit.keys import StateKey
 
 logger = logging.getLogger("statekit")
 

@@ -22,20 +22,13 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from statekit.backends.base import (
-    EXPIRED,
-    Alive,
-    BaseBackend,
-    Entry,
-    StateKey,
-    Updater,
-    session_of,
-)
+from statekit.backends.base import Alive, BaseBackend, Entry, Updater
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
+from statekit.keys import EXPIRED, StateKey, session_of
 from statekit.models import StateValue
 
-#: statekit's own rows (browser state bundles, statekit.browser_refs): never listed.
+#: statekit's own rows (browser state bundles, statekit.browser.refs): never listed.
 INTERNAL = Q(scope="browser") | Q(scope=EXPIRED, name__startswith="browser:")
 
 OWNER_BATCH = 500

@@ -23,11 +23,11 @@ from django.templatetags.static import static
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 
-from statekit.browser import browser_config, get_browser_state
+from statekit.browser.state import browser_config, get_browser_state
+from statekit.browser.transport import exchange
 from statekit.codec import dumps
-from statekit.live import live_config
-from statekit.middleware import exchange
-from statekit.pages import page_config
+from statekit.lifecycle.pages import page_config
+from statekit.live.publish import live_config
 
 register = template.Library()
 

@@ -5,7 +5,7 @@
 - ``flush()`` (called by ``logout()``), expiry and ``clearsessions`` end the session: its
   state is unreachable at once (no later session has its key) and is deleted, with its
   ``on_expire`` callbacks, by the next ``statekit_cleanup``. Its resources close in the
-  background at once.
+  background at once (they receive ``session_ended``, as they receive ``session_moved``).
 
 The hooks are installed per request by ``statekit.middleware.StatekitMiddleware``.
 """
@@ -20,6 +20,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from statekit.backends import get_backend
+from statekit.signals import session_ended, session_moved
+from statekit.state.pages import BINDING
 
 
 def alive(keys: set[str]) -> set[str]:
@@ -39,9 +41,6 @@ def watch(request: HttpRequest) -> None:
     session = getattr(request, "session", None)
     if session is None or "cycle_key" in session.__dict__:
         return
-    from statekit.pages import BINDING
-    from statekit.resources import session_ended, session_moved
-
     cycle_key, acycle_key = session.cycle_key, session.acycle_key
     flush, aflush = session.flush, session.aflush
     delete, adelete = session.delete, session.adelete
@@ -59,13 +58,13 @@ def watch(request: HttpRequest) -> None:
     def hooked_delete(session_key: str | None = None) -> None:
         if cycling and session_key == cycling:
             get_backend().move_owner(cycling, session.session_key)
-            session_moved(cycling, session.session_key)
+            session_moved.send(sender=None, old=cycling, new=session.session_key)
         delete(session_key)
 
     async def hooked_adelete(session_key: str | None = None) -> None:
         if cycling and session_key == cycling:
             await get_backend().amove_owner(cycling, session.session_key)
-            session_moved(cycling, session.session_key)
+            session_moved.send(sender=None, old=cycling, new=session.session_key)
         await adelete(session_key)
 
     def hooked_cycle_key() -> None:
@@ -88,13 +87,13 @@ def watch(request: HttpRequest) -> None:
         old = session.session_key
         flush()
         if old:
-            session_ended(old)
+            session_ended.send(sender=None, session_key=old)
 
     async def hooked_aflush() -> None:
         old = session.session_key
         await aflush()
         if old:
-            session_ended(old)
+            session_ended.send(sender=None, session_key=old)
 
     session.cycle_key, session.acycle_key = hooked_cycle_key, hooked_acycle_key
     session.delete, session.adelete = hooked_delete, hooked_adelete

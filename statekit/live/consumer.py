@@ -21,7 +21,7 @@ allowed to watch that), ``duplicate``, ``limit`` (``STATEKIT["WS_MAX_MESSAGE_BYT
 the watch is gone) and ``internal``. A refused frame leaves nothing registered and never
 closes the connection.
 
-Flow control (:mod:`statekit.outbox`): the client acknowledges what it read by sending back
+Flow control (:mod:`statekit.live.outbox`): the client acknowledges what it read by sending back
 the ``ack`` token of the last frame it read. At most ``window_frames`` frames and
 ``window_bytes`` bytes of values are unacknowledged; beyond that a watch that changes is sent
 its *latest* value once the client catches up, never every intermediate one. A client that
@@ -30,14 +30,14 @@ has ``max_frames`` answers unread, is closed with code 4408 (:data:`CLOSE_TOO_SL
 client may reconnect and watch again, which resyncs it.
 
 When the channel layer fails (its Redis died), the connection is closed with code 4503
-(:data:`statekit.layer.CLOSE_LAYER_FAILED`): the client reconnects later and watches again.
+(:data:`statekit.live.layer.CLOSE_LAYER_FAILED`): the client reconnects later and watches again.
 The process logs one warning per outage, not one per connection.
 
 Who may watch what: global variables declared ``public=True``; the session variables of the
 connection's own session (``scope["session"]``, from SessionMiddlewareStack or
 AuthMiddlewareStack); the page variables of the connection's own pages: the page id (from
 ``{% statekit_js %}``, in the watch's ``page`` or the URL's ``?statekit_page=``) must verify
-as issued to that session (:func:`statekit.pages.verify`). A name that is not declared in the
+as issued to that session (:func:`statekit.state.pages.verify`). A name that is not declared in the
 scope is refused with the same message as a non-public one, so names cannot be probed.
 """
 
@@ -54,12 +54,13 @@ from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from statekit import pages
 from statekit.conf import get_settings
-from statekit.layer import QuietReceive, on_layer
-from statekit.live import current_json, group_name, watchable
-from statekit.outbox import FlowControl, Outbox, Watch, WatchId
-from statekit.state import declared
+from statekit.exceptions import InvalidPageId
+from statekit.live.layer import QuietReceive, on_layer
+from statekit.live.outbox import FlowControl, Outbox, Watch, WatchId
+from statekit.live.publish import current_json, group_name, watchable
+from statekit.registry import declared
+from statekit.state import pages
 
 logger = logging.getLogger("statekit.live")
 
@@ -238,7 +239,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
             raise Refused("invalid", "'ack' must be the token of a frame not acknowledged yet.")
         await self.flush()
 
-    # -- frames out, flow-controlled (statekit.outbox) -------------------------------------
+    # -- frames out, flow-controlled (statekit.live.outbox) -------------------------------------
 
     async def owner(self, scope: str, content: dict[str, Any]) -> str | None:
         """Whose value a watch reads: None (global), the session key, or the page's owner."""
@@ -259,7 +260,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
             )
         try:
             return await sync_to_async(pages.verify)(self.scope["session"], page_id)
-        except pages.InvalidPageId:
+        except InvalidPageId:
             raise Refused(
                 "refused", "The page id was not issued to this connection's session."
             ) from None
@@ -303,7 +304,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
     # -- the channel layer -----------------------------------------------------------------
 
     async def statekit_change(self, event: dict[str, Any]) -> None:
-        """A change published by :func:`statekit.live.publish` (type ``live.EVENT``)."""
+        """A change published by :func:`statekit.live.publish.publish` (type ``live.EVENT``)."""
         value, watch = event.get("value"), self.members.get(event.get("group", ""))
         if isinstance(value, str) and watch is not None:
             await self.offer(watch, "change", value)  # O(1) memory: sent, or marked behind

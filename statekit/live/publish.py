@@ -8,7 +8,7 @@ layer's job, never a loop over clients here.
 Without a channel layer (``CHANNEL_LAYERS`` has no ``STATEKIT["CHANNEL_LAYER"]`` alias) this
 does nothing. Publishing never fails a write: the write has committed already, so an
 unreachable layer is logged (once per outage, logger ``statekit.live``), the change is held
-until the layer answers again (:mod:`statekit.layer`) and the write returns normally.
+until the layer answers again (:mod:`statekit.live.layer`) and the write returns normally.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from django.dispatch import receiver
 from django.urls import get_script_prefix
 
 from statekit.conf import get_settings
-from statekit.layer import publisher
+from statekit.live.layer import publisher
+from statekit.registry import declared
 from statekit.signals import state_changed, variable_declared
-from statekit.state import declared
 
 logger = logging.getLogger("statekit.live")
 
@@ -134,7 +134,7 @@ def _run(
                 _pending.add(task)
                 task.add_done_callback(_pending.discard)
         else:
-            # A network layer works from any loop, and may fail: statekit.layer holds the
+            # A network layer works from any loop, and may fail: statekit.live.layer holds the
             # message while it is down.
             publisher().publish(layer, group, message())
     except Exception:
