@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from statekit.backends import backend_class
-from statekit.backends.cache import redis_client
+from statekit.backends.redis import redis_client
 from statekit.conf import SettingsError, get_settings
 from statekit.keys import Scope
 from statekit.lifecycle.resources import any_in_use

@@ -163,7 +163,7 @@ def _age_sessions(delta: timedelta) -> None:
 
 def _clear_keys() -> None:
     """Delete the Redis keys under the test's statekit prefix."""
-    from statekit.backends.cache import RedisKeys, glob_literal
+    from statekit.backends.redis import RedisKeys, glob_literal
 
     keys = RedisKeys()
     names = list(keys.redis.scan_iter(match=f"{glob_literal(keys.prefix)}:*", count=1000))

@@ -21,9 +21,9 @@ from django.urls import reverse
 
 from statekit import GlobalState, PageState, SessionState
 from statekit.backends import StateKey, get_backend
+from statekit.keys import key_text
 from statekit.live.publish import group_name
 from statekit.models import StateValue
-from statekit.keys import key_text
 
 LIST = "/admin/statekit/statevalue/"
 TOKEN = "0123456789abcdef0123456789abcdef"

@@ -38,9 +38,9 @@ from django.db import connections
 from django.utils import timezone
 
 from statekit.backends.base import Alive
-from statekit.backends.cache import REDIS_DOWN, RedisKeys, glob_literal
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
+from statekit.backends.redis import REDIS_DOWN, RedisKeys, glob_literal
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import StateKey

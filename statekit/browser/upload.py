@@ -21,8 +21,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from statekit.browser.state import BrowserState
 from statekit.browser.refs import STORE_ERRORS, ascii_json, load_writes, store
+from statekit.browser.state import BrowserState
 from statekit.registry import declared
 
 logger = logging.getLogger("statekit.browser")
