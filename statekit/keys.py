@@ -59,6 +59,11 @@ def page_owner_of(session_key: str, token: str) -> str:
     return f"{session_key}.{token}"
 
 
+def pages_of(session_key: str) -> str:
+    """How the owners of a session's pages start."""
+    return f"{session_key}."
+
+
 def session_of(owner: str) -> str:
     """The session key behind a session or page owner."""
     return owner.partition(".")[0]
@@ -66,7 +71,7 @@ def session_of(owner: str) -> str:
 
 def owned_by(owner: str, session_or_page: str) -> bool:
     """Whether ``owner`` is ``session_or_page`` or one of that session's pages."""
-    return owner == session_or_page or owner.startswith(f"{session_or_page}.")
+    return owner == session_or_page or owner.startswith(pages_of(session_or_page))
 
 
 def bury(key: StateKey) -> StateKey:

@@ -56,10 +56,13 @@ return #items / 2
 """
 
 
-def _variable(name: str, scopes: tuple[str, ...]) -> Any:
+def _variable(name: str, *, owned: bool = False) -> Any:
+    """The global (``owned``: session, else page) variable declared as ``name``."""
+    from statekit.keys import EXPIRING, Scope
     from statekit.registry import declared, load_declarations
     from statekit.state.inspection import NotDeclared
 
+    scopes = EXPIRING if owned else (Scope.GLOBAL,)
     load_declarations()
     for scope in scopes:
         for variable in declared(scope):
@@ -84,7 +87,7 @@ class override(ContextDecorator):
 
         backend = get_backend()
         for name, value in self.values.items():
-            variable = _variable(name, ("global",))
+            variable = _variable(name)
             self.saved.append((variable, backend.get(variable.key_for())))
             variable.set(value)
         return self
@@ -187,12 +190,12 @@ class StatekitState:
     def override(self, **values: Any) -> None:
         """Set global variables by name for the rest of the test."""
         for name, value in values.items():
-            _variable(name, ("global",)).set(value)
+            _variable(name).set(value)
 
     def preset(self, owner: Any, **values: Any) -> None:
         """Set session (else page) variables by name for ``owner`` (request, session, key)."""
         for name, value in values.items():
-            _variable(name, ("session", "page")).set(owner, value)
+            _variable(name, owned=True).set(owner, value)
 
     def cleanup(self) -> Any:
         """Run statekit's cleanup now (expired values, ended sessions, on_expire callbacks)."""

@@ -27,7 +27,7 @@ from statekit.admin.scan import ScanAdminMixin
 from statekit.backends import StateKey, get_backend
 from statekit.backends.db import INTERNAL
 from statekit.exceptions import StateError
-from statekit.keys import EXPIRED, EXPIRING
+from statekit.keys import EXPIRED, EXPIRING, Scope
 from statekit.lifecycle.cleanup import cleanup
 from statekit.models import StateValue
 from statekit.registry import declared
@@ -143,7 +143,7 @@ class StateChangeList(ChangeList):
 @admin.register(StateValue)
 class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     #: Scopes whose values the admin may edit; subclass and re-register to change it.
-    editable_scopes: tuple[str, ...] = ("global",)
+    editable_scopes: tuple[str, ...] = (Scope.GLOBAL,)
 
     form = StateValueForm
     list_display = ("name", "scope", "owner_display", "user", "size", "updated_at", "expires")

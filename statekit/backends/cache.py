@@ -138,8 +138,7 @@ class CacheBackend(BaseBackend):
         self._run("EXPIRE", [self.keys.key(key), self.index], [_ms(ttl)])
 
     def move_owner(self, old: str, new: str) -> None:
-        prefix, owner = glob_literal(self.keys.prefix), glob_literal(old)
-        for pattern in (f"{prefix}:session:{owner}:*", f"{prefix}:page:{owner}.*"):
+        for pattern in self.keys.of_session(old):
             with self.reach:
                 names = list(self.redis.scan_iter(match=pattern, count=SCAN_BATCH))
             for raw in names:
@@ -201,7 +200,7 @@ class CacheBackend(BaseBackend):
         """The key of a value, or None for the index and keys that are not values."""
         text = raw.decode()
         parts = text[len(self.keys.prefix) + 1 :].split(":", 2)
-        if len(parts) != 3 or parts[0] not in ("global", "session", "page", EXPIRED):
+        if len(parts) != 3 or parts[0] not in Scope.values:
             return None
         return StateKey(*parts)
 

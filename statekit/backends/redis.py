@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
-from statekit.keys import StateKey
+from statekit.keys import Scope, StateKey, pages_of
 
 REDIS_DOWN = (ConnectionError, TimeoutError)
 SCAN_BATCH = 1000
@@ -50,6 +50,14 @@ class RedisKeys:
 
     def key(self, key: StateKey) -> str:
         return f"{self.prefix}:{key.scope}:{key.owner}:{key.name}"
+
+    def of_session(self, session_key: str) -> list[str]:
+        """MATCH patterns of the values of a session: its session state, its pages' state."""
+        prefix = glob_literal(self.prefix)
+        return [
+            f"{prefix}:{Scope.SESSION}:{glob_literal(session_key)}:*",
+            f"{prefix}:{Scope.PAGE}:{glob_literal(pages_of(session_key))}*",
+        ]
 
     def parse(self, raw: bytes | str) -> StateKey:
         text = raw.decode() if isinstance(raw, bytes) else raw

@@ -33,7 +33,7 @@ from django.db import DatabaseError
 
 from statekit.backends import get_backend
 from statekit.exceptions import BackendUnavailable
-from statekit.keys import StateKey
+from statekit.keys import BROWSER, StateKey
 from statekit.registry import declared
 
 logger = logging.getLogger("statekit.browser")
@@ -57,8 +57,8 @@ STORE_ERRORS = (BackendUnavailable, DatabaseError)
 def _key(owner: str) -> StateKey | None:
     # Kept as browser state of a declared name (the first), so the cleanup of expired values
     # finds a declared variable, with no on_expire, and deletes it quietly.
-    names = [state.name for state in declared("browser")]
-    return StateKey("browser", owner, names[0]) if names else None
+    names = [state.name for state in declared(BROWSER)]
+    return StateKey(BROWSER, owner, names[0]) if names else None
 
 
 def ascii_json(value: Any) -> str:

@@ -29,6 +29,7 @@ from statekit.browser.refs import (
     load,
 )
 from statekit.exceptions import StateTypeError
+from statekit.keys import BROWSER
 from statekit.registry import declared
 
 logger = logging.getLogger("statekit.browser")
@@ -127,7 +128,7 @@ class BrowserExchange:
         raw, where = self._raw()
         if not raw:
             return {}
-        states = declared("browser")
+        states = declared(BROWSER)
         limit = sum(state.wire_limit for state in states)
         if len(raw) > limit:
             logger.warning(

@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from statekit.browser.refs import STORE_ERRORS, ascii_json, load_writes, store
 from statekit.browser.state import BrowserState
+from statekit.keys import BROWSER
 from statekit.registry import declared
 
 logger = logging.getLogger("statekit.browser")
@@ -58,7 +59,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     """Keep the entries that verify as one bundle; answer its reference."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    states = {state.name: state for state in declared("browser")}
+    states = {state.name: state for state in declared(BROWSER)}
     body = _body(request, sum(state.wire_limit for state in states.values()))
     if isinstance(body, HttpResponse):
         return body

@@ -56,6 +56,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from statekit.conf import get_settings
 from statekit.exceptions import InvalidPageId
+from statekit.keys import SCOPES, Scope
 from statekit.live.layer import QuietReceive, on_layer
 from statekit.live.outbox import FlowControl, Outbox, Watch, WatchId
 from statekit.live.publish import current_json, group_name, watchable
@@ -88,7 +89,7 @@ def _watch_id(message: dict[str, Any]) -> WatchId:
 class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
     """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
 
-    scopes: ClassVar[tuple[str, ...]] = ("global", "session", "page")
+    scopes: ClassVar[tuple[str, ...]] = SCOPES
     rejoin_seconds: ClassVar[float] = 6 * 3600  # well within the layers' group_expiry
     fields: ClassVar[dict[str, set[str]]] = {
         "watch": {"type", "id", "name", "scope", "page"},
@@ -183,7 +184,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
 
     async def watch(self, content: dict[str, Any]) -> None:
         wid = _watch_id(content)
-        name, scope = content.get("name"), content.get("scope", "global")
+        name, scope = content.get("name"), content.get("scope", Scope.GLOBAL)
         if not isinstance(name, str):
             raise Refused("invalid", "'name' must be a string.")
         if scope not in self.scopes:
@@ -199,7 +200,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
             raise Refused(
                 "refused",
                 f"{scope} state {name!r} cannot be watched: it is not declared"
-                + (", or not public." if scope == "global" else "."),
+                + (", or not public." if scope == Scope.GLOBAL else "."),
             )
         owner = await self.owner(scope, content)
         group = group_name(scope, owner, name)
@@ -243,14 +244,14 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
 
     async def owner(self, scope: str, content: dict[str, Any]) -> str | None:
         """Whose value a watch reads: None (global), the session key, or the page's owner."""
-        if scope == "global":
+        if scope == Scope.GLOBAL:
             return None
         key = await self.session_key()
         if key is None:
             raise Refused(
                 "refused", "This connection has no session: load a page of the site first."
             )
-        if scope == "session":
+        if scope == Scope.SESSION:
             return key
         page_id = content.get("page", self.query_page_id())
         if not isinstance(page_id, str) or not page_id:

@@ -27,6 +27,7 @@ from django.dispatch import receiver
 from django.urls import get_script_prefix
 
 from statekit.conf import get_settings
+from statekit.keys import Scope
 from statekit.live.layer import publisher
 from statekit.registry import declared
 from statekit.signals import state_changed, variable_declared
@@ -54,7 +55,7 @@ def to_json(value: Any) -> str:
 
 def watchable(variable: Any) -> bool:
     """Whether a websocket may ever watch ``variable``: public globals, session and page."""
-    return variable.scope != "global" or bool(getattr(variable, "public", False))
+    return variable.scope != Scope.GLOBAL or bool(getattr(variable, "public", False))
 
 
 def channel_layer() -> BaseChannelLayer | None:
@@ -69,7 +70,7 @@ def live_config() -> dict[str, Any]:
 
 async def current_json(variable: Any, owner: str | None) -> str:
     """The current value of ``variable`` (of ``owner``), as JSON for the browser."""
-    if variable.scope == "global":
+    if variable.scope == Scope.GLOBAL:
         return to_json(await variable.aget())
     return to_json(await variable.aget(owner))
 
@@ -106,7 +107,7 @@ def publish(
 
     def message() -> dict[str, Any]:
         # A deleted value (or a stored null) reads as what get() returns now.
-        value = new if new is not None else sender.get(*([] if scope == "global" else [owner]))
+        value = new if new is not None else sender.get(*([] if scope == Scope.GLOBAL else [owner]))
         return {"type": EVENT, "group": group, "value": to_json(value)}
 
     _run(message, layer, group, f"{scope} state {name!r}")

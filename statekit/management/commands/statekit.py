@@ -22,7 +22,7 @@ from django.utils import timezone
 from statekit.backends import StateKey, get_backend
 from statekit.codec import encode
 from statekit.exceptions import StateError
-from statekit.keys import SCOPES, origin
+from statekit.keys import SCOPES, Scope, origin
 from statekit.management.commands._lines import export_line, planned, when
 from statekit.registry import load_declarations
 from statekit.state.inspection import (
@@ -96,8 +96,10 @@ class Command(BaseCommand):
 
     def _key(self, name: str, session: str | None, page: str | None, **options: Any) -> StateKey:
         if session is not None:
-            return StateKey("session", session, name)
-        return StateKey("page", page, name) if page is not None else StateKey("global", "", name)
+            return StateKey(Scope.SESSION, session, name)
+        if page is not None:
+            return StateKey(Scope.PAGE, page, name)
+        return StateKey(Scope.GLOBAL, "", name)
 
     # -- one value ---------------------------------------------------------------------
 
