@@ -7,7 +7,8 @@ previous stored text so the caller can tell whether the content changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Set
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, NamedTuple
@@ -62,6 +63,11 @@ def add_to(name: str, text: str, amount: int | float | Decimal) -> str:
     return encode(total, name)
 
 
+def adding(key: StateKey, amount: int | float | Decimal, default: str) -> Updater:
+    """The update that adds ``amount`` (the absent value counts as ``default``)."""
+    return lambda old: add_to(key.name, default if old is None else old, amount)
+
+
 class BaseBackend:
     """Subclasses provide the methods that raise NotImplementedError here.
 
@@ -105,6 +111,13 @@ class BaseBackend:
         """Delete up to ``limit`` expired values; return those this call deleted."""
         raise NotImplementedError("subclasses of BaseBackend must provide a pop_expired() method")
 
+    def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
+        """Delete up to ``limit`` expired values without reading them, but none of the
+        variables in ``keep`` (``(scope, name)``) and no buried ones: return how many of each
+        variable this call deleted. :meth:`pop_expired` takes the rest. This default
+        deletes nothing, leaving every value to :meth:`pop_expired`."""
+        return Counter()
+
     def count_expired(self) -> int:
         raise NotImplementedError("subclasses of BaseBackend must provide a count_expired() method")
 
@@ -126,9 +139,7 @@ class BaseBackend:
         self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
     ) -> tuple[str | None, str]:
         """Atomically add ``amount`` (the absent value counts as ``default``)."""
-        return self.update(
-            key, lambda old: add_to(key.name, default if old is None else old, amount), ttl
-        )
+        return self.update(key, adding(key, amount, default), ttl)
 
     async def aget(self, key: StateKey, ttl: float | None = None) -> str | None:
         return await sync_to_async(self.get)(key, ttl)

@@ -30,8 +30,8 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 from django.db import connections
@@ -145,11 +145,9 @@ class CachedDatabaseBackend(DatabaseBackend):
             raise
         self.after_write(lambda: self._invalidate(names))
 
-    def write(
-        self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
-    ) -> tuple[str | None, str | None]:
-        with self._invalidating([self.keys.key(key)]):
-            return super().write(key, fn, ttl)
+    def writing(self, key: StateKey) -> AbstractContextManager[None]:
+        # Each write: the database's statement(s), then one cache round trip.
+        return self._invalidating([self.keys.key(key)])
 
     def expire(self, key: StateKey, ttl: float) -> None:
         with self._invalidating([self.keys.key(key)]):

@@ -1,9 +1,12 @@
 """The "db" backend: one ``StateValue`` row per value, in ``STATEKIT["DATABASE"]``.
 
-Writes are optimistic: read the row and its version, then update only if the version is
-unchanged (or insert, relying on the unique constraint), and retry otherwise. That is atomic
-without holding locks across the caller's code. Tested on PostgreSQL and SQLite; the cleanup
-uses DELETE ... RETURNING (SQLite 3.35 or later).
+The common writes are one SQL statement each (:mod:`statekit.backends.sql`): ``incr`` an
+upsert that adds in the database, ``delete`` (and ``set`` on PostgreSQL) of a live row. The
+rest is optimistic: read the row and its version, then update only if the version is
+unchanged (or insert, relying on the unique constraint), and retry otherwise. A row on which
+that failed is *contended* for a moment: its writers then lock it (``SELECT ... FOR UPDATE``,
+PostgreSQL) around the caller's function instead, which holds throughput as writers are
+added. Tested on PostgreSQL and SQLite (3.35 or later, for RETURNING).
 """
 
 from __future__ import annotations
@@ -11,18 +14,22 @@ from __future__ import annotations
 import inspect
 import re
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from collections import Counter
+from collections.abc import Callable, Iterator, Set
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import wraps
+from time import monotonic
 from typing import Any, TypeVar, cast
 
-from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
-from django.db.models import F, Q, QuerySet, Value
+from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from statekit.backends.base import Alive, BaseBackend, Entry, Updater
+from statekit.backends.base import Alive, BaseBackend, Entry, Updater, adding
+from statekit.backends.sql import INTEGER, MAX_AMOUNT, Statements, statements
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import EXPIRED, StateKey, session_of
@@ -34,6 +41,8 @@ INTERNAL = Q(scope="browser") | Q(scope=EXPIRED, name__startswith="browser:")
 OWNER_BATCH = 500
 SCAN_ROWS = 200  # rows per query of scan(): values may be up to MAX_VALUE_BYTES each
 DATABASE_DOWN = (OperationalError, InterfaceError)
+CONTENDED_SECONDS = 1.0  # after a lost compare-and-swap, lock the row for this long
+CONTENDED_KEYS = 1024  # contended keys remembered per process, at most
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 
@@ -90,6 +99,7 @@ class DatabaseBackend(BaseBackend):
 
     def __init__(self) -> None:
         self.alias: str = get_settings()["DATABASE"]
+        self._contended: dict[StateKey, float] = {}  # key: until when (monotonic) to lock
 
     def _rows(self, key: StateKey) -> QuerySet[StateValue]:
         return StateValue.objects.using(self.alias).filter(
@@ -120,59 +130,80 @@ class DatabaseBackend(BaseBackend):
         found = self.fetch(key, ttl)
         return None if found is None else found[0]
 
+    def statements(self) -> Statements:
+        connection = connections[self.alias]
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        return statements(connection.vendor, table)
+
+    def _execute(self, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+        """Run ``sql``; its first row (the rest, if any, is not read)."""
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+
+    def _now(self) -> tuple[datetime, Any]:
+        """Now, and now as the database takes it as a parameter."""
+        now = timezone.now()
+        return now, connections[self.alias].ops.adapt_datetimefield_value(now)
+
+    def writing(self, key: StateKey) -> AbstractContextManager[None]:
+        """Around each write of ``key`` (cached_db invalidates its copy)."""
+        return nullcontext()
+
     @reachable
     def write(
         self, key: StateKey, fn: Callable[[str | None], str | None], ttl: float | None
     ) -> tuple[str | None, str | None]:
-        """Replace the text by ``fn(old)`` (``None`` deletes) with compare-and-swap."""
-        rows = self._rows(key)
+        """Replace the text by ``fn(old)`` (``None`` deletes): compare-and-swap, or for a
+        row that writers contend for, a row lock held around ``fn`` (where the database has
+        ``SELECT ... FOR UPDATE``), so retries do not pile up as writers are added."""
+        sql = self.statements()
         while True:
-            found = rows.values_list("pk", "value", "version", "expires_at")[:1]
-            now = timezone.now()
-            if not found:
-                new = fn(None)
-                if new is None:
-                    return None, None
-                try:
-                    with transaction.atomic(using=self.alias):
-                        rows.create(
-                            scope=key.scope,
-                            owner=key.owner,
-                            name=key.name,
-                            value=new,
-                            expires_at=_expiry(now, ttl),
-                        )
-                except IntegrityError:  # another writer inserted it first
-                    continue
-                return None, new
-            pk, text, version, expires_at = found[0]
-            dead = expires_at is not None and expires_at <= now
-            old = None if dead else text
-            new = fn(old)
-            same = StateValue.objects.using(self.alias).filter(pk=pk, version=version)
-            with transaction.atomic(using=self.alias) if dead else nullcontext():
-                if new is None:
-                    done = same.delete()[0]
-                else:
-                    done = same.update(
-                        value=new,
-                        version=F("version") + 1,
-                        updated_at=now,
-                        # Without a ttl, a live value keeps its expiry (a closed page's).
-                        expires_at=F("expires_at")
-                        if ttl is None and not dead
-                        else _expiry(now, ttl),
-                    )
-                if done and dead:  # keep the dead value for its on_expire callback
-                    StateValue.objects.using(self.alias).create(
-                        scope=EXPIRED,
-                        owner=key.owner,
-                        name=f"{key.scope}:{key.name}:{secrets.token_hex(6)}",
-                        value=text,
-                        expires_at=now,
-                    )
-            if done:
-                return old, new
+            locking = sql.read_locked is not None and self._contended.get(key, 0) > monotonic()
+            with transaction.atomic(using=self.alias) if locking else nullcontext():
+                done = self._attempt(sql, key, fn, ttl, locking)
+            if done is not None:
+                return done
+            if len(self._contended) >= CONTENDED_KEYS:
+                self._contended.clear()
+            self._contended[key] = monotonic() + CONTENDED_SECONDS
+
+    def _attempt(
+        self,
+        sql: Statements,
+        key: StateKey,
+        fn: Callable[[str | None], str | None],
+        ttl: float | None,
+        locking: bool,
+    ) -> tuple[str | None, str | None] | None:
+        """One write of ``key``; ``None`` if another writer got there first."""
+        now, at = self._now()
+        expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+        found = self._execute(sql.read_locked if locking else sql.read, [at, *key])
+        if found is None:
+            new = fn(None)
+            if new is not None and not self._execute(sql.insert, [*key, new, at, expiry]):
+                return None  # another writer inserted it first
+            return None, new
+        pk, text, version, dead = found
+        old = None if dead else text
+        new = fn(old)
+        with transaction.atomic(using=self.alias) if dead and not locking else nullcontext():
+            if new is None:
+                done = self._execute_count(sql.remove, [pk, version])
+            else:
+                # Without a ttl, a live value keeps its expiry (a closed page's).
+                keep = ttl is None and not dead
+                done = self._execute_count(sql.swap, [new, at, keep, expiry, pk, version])
+            if done and dead:  # keep the dead value for its on_expire callback
+                buried = (EXPIRED, key.owner, f"{key.scope}:{key.name}:{secrets.token_hex(6)}")
+                self._execute(sql.insert, [*buried, text, at, at])
+        return (old, new) if done else None
+
+    def _execute_count(self, sql: str, params: list[Any]) -> int:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
 
     def after_write(self, callback: Callable[[], None]) -> None:
         if connections[self.alias].in_atomic_block:
@@ -183,13 +214,58 @@ class DatabaseBackend(BaseBackend):
             callback()
 
     def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
+        with self.writing(key):
+            return self._set(key, text, ttl)
+
+    @reachable
+    def _set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
+        sql = self.statements()
+        if sql.set_live is not None:  # a live row: one statement
+            now, at = self._now()
+            expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+            found = self._execute(sql.set_live, [text, at, ttl is None, expiry, *key, at])
+            if found is not None:
+                return cast(str, found[0])
         return self.write(key, lambda old: text, ttl)[0]
 
     def update(self, key: StateKey, fn: Updater, ttl: float | None) -> tuple[str | None, str]:
-        return cast(tuple[str | None, str], self.write(key, fn, ttl))
+        with self.writing(key):
+            return cast(tuple[str | None, str], self.write(key, fn, ttl))
 
     def delete(self, key: StateKey) -> str | None:
+        with self.writing(key):
+            return self._delete(key)
+
+    @reachable
+    def _delete(self, key: StateKey) -> str | None:
+        found = self._execute(self.statements().delete_live, [*key, self._now()[1]])
+        if found is not None:  # a live row: one statement
+            return cast(str, found[0])
         return self.write(key, lambda old: None, None)[0]
+
+    def incr(
+        self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
+    ) -> tuple[str | None, str]:
+        with self.writing(key):
+            if type(amount) is int and abs(amount) < MAX_AMOUNT and INTEGER.fullmatch(default):
+                done = self._incr(key, amount, str(int(default) + amount), ttl)
+                if done is not None:
+                    return done
+            return cast(tuple[str | None, str], self.write(key, adding(key, amount, default), ttl))
+
+    @reachable
+    def _incr(
+        self, key: StateKey, amount: int, first: str, ttl: float | None
+    ) -> tuple[str | None, str] | None:
+        """One statement: insert ``first`` or add ``amount`` to a live integer; ``None``
+        (nothing written) if the row is dead or holds anything else."""
+        now, at = self._now()
+        expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+        found = self._execute(self.statements().incr, [*key, first, at, expiry, amount])
+        if found is None:
+            return None
+        new, version = found
+        return (None if version == 1 else str(int(new) - amount)), new
 
     @reachable
     def expire(self, key: StateKey, ttl: float) -> None:
@@ -222,6 +298,29 @@ class DatabaseBackend(BaseBackend):
             f"id IN (SELECT id FROM {table} WHERE expires_at <= %s LIMIT %s) AND expires_at <= %s",
             [now, limit, now],
         )
+
+    @reachable
+    def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
+        # As pop_expired, but the values stay in the database: on PostgreSQL even the
+        # count per variable is made there.
+        connection = connections[self.alias]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        kept = ", ".join(["(%s, %s)"] * len(keep))
+        spared = f"AND (scope, name) NOT IN ({kept})" if keep else ""
+        sql = (
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= %s "
+            f"AND scope <> %s {spared} LIMIT %s) AND expires_at <= %s RETURNING scope, name"
+        )
+        params = [now, EXPIRED, *(part for pair in sorted(keep) for part in pair), limit, now]
+        if connection.vendor == "postgresql":
+            sql = f"WITH gone AS ({sql}) SELECT scope, name, count(*) FROM gone GROUP BY 1, 2"
+        counts: Counter[tuple[str, str]] = Counter()
+        with transaction.atomic(using=self.alias), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for scope, name, *count in cursor:
+                counts[scope, name] += count[0] if count else 1
+        return counts
 
     @reachable
     def orphans(

@@ -18,9 +18,12 @@ from statekit.backends import get_backend
 from statekit.codec import decode
 from statekit.keys import EXPIRING, StateKey, origin
 from statekit.lifecycle.sessions import alive
-from statekit.registry import load_declarations, lookup
+from statekit.registry import declared, load_declarations, lookup
+from statekit.state.variable import Variable
 
 logger = logging.getLogger("statekit")
+
+DROP_BATCHES = 100  # values without an on_expire: deleted batch_size * DROP_BATCHES at a time
 
 
 @dataclass
@@ -33,20 +36,25 @@ class Report:
     by_variable: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
+def _counted(scope: str, name: str, count: int, report: Report) -> Variable | None:
+    """Count ``count`` deleted values of a variable; the variable, if declared."""
+    report.by_variable[scope, name] += count
+    variable = lookup(scope, name)
+    if variable is None:
+        report.undeclared += count
+        logger.warning(
+            "statekit: deleted %d value(s) of %s state %r, which no module of this process "
+            "declares: no on_expire could run for them.",
+            count,
+            scope,
+            name,
+        )
+    return variable
+
+
 def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
     for key, text in popped:
-        scope, name = origin(key)
-        report.by_variable[scope, name] += 1
-        variable = lookup(scope, name)
-        if variable is None:
-            report.undeclared += 1
-            logger.warning(
-                "statekit: deleted a value of %s state %r, which no module of this process "
-                "declares: no on_expire could run for it.",
-                scope,
-                name,
-            )
-            continue
+        variable = _counted(*origin(key), 1, report)
         callback = getattr(variable, "on_expire", None)
         if callback is None:
             continue
@@ -54,7 +62,7 @@ def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
             callback(decode(text))
         except Exception:
             report.failures += 1
-            logger.exception("statekit: on_expire of %s state %r raised.", scope, name)
+            logger.exception("statekit: on_expire of %s state %r raised.", *origin(key))
         else:
             report.callbacks += 1
 
@@ -73,6 +81,13 @@ def cleanup(*, batch_size: int = 1000, dry_run: bool = False) -> Report:
         return report
     # Until a batch comes back empty: a short batch may only mean that a concurrent
     # cleanup took some of the rows this one had selected.
+    # Values no on_expire needs are deleted in the database, in larger batches (nothing
+    # of them comes back but a count per variable); pop_expired claims the rest.
+    keep = {(v.scope, v.name) for v in declared() if getattr(v, "on_expire", None)}
+    while counts := backend.drop_expired(batch_size * DROP_BATCHES, keep):
+        for (scope, name), count in counts.items():
+            report.expired += count
+            _counted(scope, name, count, report)
     while popped := backend.pop_expired(batch_size):
         report.expired += len(popped)
         _expire(popped, report)

@@ -27,7 +27,7 @@ from django.dispatch import receiver
 from django.urls import get_script_prefix
 
 from statekit.conf import get_settings
-from statekit.keys import Scope
+from statekit.keys import SCOPES, Scope
 from statekit.live.layer import publisher
 from statekit.registry import declared
 from statekit.signals import state_changed, variable_declared
@@ -64,8 +64,12 @@ def channel_layer() -> BaseChannelLayer | None:
 
 
 def live_config() -> dict[str, Any]:
-    """What statekit.js needs to watch state (``{% statekit_js %}`` puts it in the page)."""
-    return {"path": get_script_prefix().rstrip("/") + get_settings()["WS_PATH"]}
+    """What statekit.js needs to watch state (``{% statekit_js %}`` puts it in the page):
+    where the websocket is, and the scopes its consumer serves."""
+    return {
+        "path": get_script_prefix().rstrip("/") + get_settings()["WS_PATH"],
+        "scopes": [scope.value for scope in SCOPES],
+    }
 
 
 async def current_json(variable: Any, owner: str | None) -> str:
