@@ -87,6 +87,11 @@ def buried_prefix(scope: str) -> str:
     return f"{scope}:"
 
 
+def buried_regex(name: str) -> str:
+    """A regular expression of the names of the buried values of variable ``name``."""
+    return rf"^[a-z]+:{re.escape(name)}:[0-9a-f]+$"
+
+
 def origin(key: StateKey) -> tuple[str, str]:
     """The ``(scope, name)`` of the variable a stored value belongs to (also when buried)."""
     if key.scope == EXPIRED:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from statekit.keys import (
     EXPIRED,
     Scope,
     StateKey,
+    buried_prefix,
+    buried_regex,
     bury,
     key_text,
     origin,
@@ -100,6 +103,10 @@ def test_a_buried_value_names_its_variable(scope, name):
     buried = bury(key)
     assert buried.scope == EXPIRED and buried.owner == key.owner
     assert origin(buried) == (scope, name) == origin(key)
+    assert buried.name.startswith(buried_prefix(scope))
+    assert re.match(buried_regex(name), buried.name) and not re.match(
+        buried_regex("x"), buried.name
+    )
     assert bury(key) != buried  # a value buried twice keeps both
 
 
