@@ -48,33 +48,21 @@ import functools
 import json
 import logging
 from typing import Any, ClassVar
-from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from statekit.conf import get_settings
-from statekit.exceptions import InvalidPageId
 from statekit.keys import SCOPES, Scope
 from statekit.live.layer import QuietReceive, on_layer
 from statekit.live.outbox import FlowControl, Outbox, Watch, WatchId
+from statekit.live.owner import ConnectionOwner, Refused
 from statekit.live.publish import current_json, group_name, watchable
 from statekit.registry import declared
-from statekit.state import pages
 
 logger = logging.getLogger("statekit.live")
 
 MAX_ID_LENGTH = 64
-_UNSET: Any = object()
-
-
-class Refused(Exception):
-    """A frame the consumer answers with an error frame: ``code`` and message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _watch_id(message: dict[str, Any]) -> WatchId:
@@ -86,7 +74,7 @@ def _watch_id(message: dict[str, Any]) -> WatchId:
     raise Refused("invalid", f"'id' must be an integer or a string of 1 to {MAX_ID_LENGTH}.")
 
 
-class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
+class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
     """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
 
     scopes: ClassVar[tuple[str, ...]] = SCOPES
@@ -103,7 +91,6 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
         self.members: dict[str, Watch] = {}  # group -> the watch of it (one per group)
         self.outbox = Outbox(self.window_frames, self.window_bytes, self.max_frames)
         self.closing = False
-        self._session_key: str | None = _UNSET
         self._rejoining: asyncio.Task[None] | None = None
         self._slow_timer: asyncio.TimerHandle | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -241,50 +228,6 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
         await self.flush()
 
     # -- frames out, flow-controlled (statekit.live.outbox) -------------------------------------
-
-    async def owner(self, scope: str, content: dict[str, Any]) -> str | None:
-        """Whose value a watch reads: None (global), the session key, or the page's owner."""
-        if scope == Scope.GLOBAL:
-            return None
-        key = await self.session_key()
-        if key is None:
-            raise Refused(
-                "refused", "This connection has no session: load a page of the site first."
-            )
-        if scope == Scope.SESSION:
-            return key
-        page_id = content.get("page", self.query_page_id())
-        if not isinstance(page_id, str) or not page_id:
-            raise Refused(
-                "invalid",
-                f"Page state needs the page id: in 'page', or ?{pages.FIELD}= in the URL.",
-            )
-        try:
-            return await sync_to_async(pages.verify)(self.scope["session"], page_id)
-        except InvalidPageId:
-            raise Refused(
-                "refused", "The page id was not issued to this connection's session."
-            ) from None
-
-    def query_page_id(self) -> str | None:
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        found = query.get(pages.FIELD)
-        return found[0] if found else None
-
-    async def session_key(self) -> str | None:
-        """The key of the connection's session, if that session exists and has not expired."""
-        if self._session_key is _UNSET:
-            session = self.scope.get("session")
-            if session is None:
-                logger.warning(
-                    "statekit consumer has no scope['session']: wrap it in "
-                    "SessionMiddlewareStack or AuthMiddlewareStack to allow session state."
-                )
-                self._session_key = None
-            else:
-                await session.aitems()  # loads it: an unknown or expired key becomes None
-                self._session_key = session.session_key
-        return self._session_key
 
     async def _join(self, watch: Watch) -> None:
         if self.channel_layer is not None:
