@@ -160,7 +160,7 @@ async def measure(layer_name: str, n: int, rounds: int) -> Result:
     from channels.routing import URLRouter
 
     from statekit import GlobalState
-    from statekit.live import to_json
+    from statekit.live.publish import to_json
     from statekit.routing import urlpatterns
 
     live = GlobalState("bench.live", default=0, public=True)

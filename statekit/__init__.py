@@ -1,8 +1,8 @@
 """statekit: global, session, page and browser state for Django."""
 
-from statekit.browser import BrowserState
+from statekit.browser.state import BrowserState
 from statekit.exceptions import BackendUnavailable, StateError, StateTypeError, ValueTooLarge
-from statekit.resources import session_resource
+from statekit.lifecycle.resources import session_resource
 from statekit.state import GlobalState, PageState, SessionState
 
 __all__ = [

@@ -17,4 +17,4 @@ class StatekitConfig(AppConfig):
         from statekit.extras import installed
 
         if installed("channels"):  # statekit[live]
-            from statekit import live  # noqa: F401  (publishes changes to the channel layer)
+            from statekit.live import publish  # noqa: F401  (publishes changes to the layer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.filebased import FileBasedCache
@@ -11,15 +12,20 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
+from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 
 from statekit.backends import backend_class
 from statekit.conf import SettingsError, get_settings
+from statekit.keys import Scope
+from statekit.lifecycle.resources import any_in_use
+from statekit.registry import declared, load_declarations
 
 PROCESS_LOCAL = (LocMemCache, DummyCache, FileBasedCache)
 
 
 def _cache_messages(conf: dict[str, Any]) -> list[CheckMessage]:
-    from statekit.backends.cache import redis_client  # statekit[redis], there when cls imported
+    from statekit.backends.redis import redis_client  # statekit[redis], there when cls imported
 
     alias = conf["CACHE_ALIAS"]
     backend = conf["BACKEND"]
@@ -109,8 +115,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 @register("statekit")
 def check_lifecycle(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Sessions and lifetimes: statekit.W001, statekit.E007, statekit.E008."""
-    from django.conf import settings
-
     messages: list[CheckMessage] = []
     middleware = "statekit.middleware.StatekitMiddleware"
     if middleware not in settings.MIDDLEWARE:
@@ -168,8 +172,6 @@ def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
 @register("statekit")
 def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Live state: statekit.E030 (WS_PATH), E031 (websocket limits), W030 (no layer)."""
-    from django.conf import settings
-
     try:
         conf = get_settings()
     except ImproperlyConfigured:
@@ -208,12 +210,12 @@ def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
 
 def _routes_consumer(app: Any, depth: int = 0) -> bool:
     """Whether the ASGI application ``app`` routes websockets to statekit's consumer."""
-    from statekit.consumers import StateConsumer
-
     if app is None or depth > 30:
         return False
     consumer = getattr(app, "consumer_class", None)
     if isinstance(consumer, type):
+        from statekit.live.consumer import StateConsumer  # statekit[live], as app routes one
+
         return issubclass(consumer, StateConsumer)
     mapping = getattr(app, "application_mapping", None)  # ProtocolTypeRouter
     if isinstance(mapping, dict):
@@ -227,9 +229,6 @@ def _routes_consumer(app: Any, depth: int = 0) -> bool:
 
 def _websocket_route_missing() -> str | None:
     """Why pages cannot open statekit's websocket, or None when the route is there."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
     path = getattr(settings, "ASGI_APPLICATION", None)
     if not path:
         return "ASGI_APPLICATION is not set (a WSGI server cannot serve websockets)"
@@ -245,20 +244,13 @@ def _websocket_route_missing() -> str | None:
 @register("statekit")
 def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Missing wiring statekit can see: statekit.W002 (statekit.urls), W031 (websocket route)."""
-    from django.urls import NoReverseMatch, reverse
-
-    from statekit.inspection import load_declarations
-    from statekit.live import watchable
-    from statekit.resources import _pools
-    from statekit.state import declared
-
     messages: list[CheckMessage] = []
     try:
         load_declarations()  # the URLconf: variables its views declare
         reverse("statekit:page-close")
     except NoReverseMatch:
-        users = [f"PageState {v.name!r}" for v in declared("page")]
-        users += ["session resources"] if len(_pools) else []
+        users = [f"PageState {v.name!r}" for v in declared(Scope.PAGE)]
+        users += ["session resources"] if any_in_use() else []
         if users:
             messages.append(
                 Warning(
@@ -271,7 +263,7 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
     except Exception:
         pass  # A broken URLconf is reported by Django's own checks (urls.E...).
-    public = [v.name for v in declared("global") if watchable(v)]
+    public = [v.name for v in declared(Scope.GLOBAL) if getattr(v, "public", False)]
     why = _websocket_route_missing() if public else None
     if why:
         messages.append(

@@ -92,10 +92,11 @@ def get_settings() -> dict[str, Any]:
     return {**DEFAULTS, **user}
 
 
+#: The Django settings whose change (override_settings) rebuilds the settings and backend.
+RESET_BY = frozenset({"STATEKIT", "CACHES", "DATABASES", "SECRET_KEY"})
+
+
 @receiver(setting_changed)
 def _reset(*, setting: str, **kwargs: Any) -> None:
-    if setting in {"STATEKIT", "CACHES", "DATABASES", "SECRET_KEY"}:
+    if setting in RESET_BY:
         get_settings.cache_clear()
-        from statekit.backends import get_backend
-
-        get_backend.cache_clear()

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from django.db import models
 
-
-class Scope(models.TextChoices):
-    GLOBAL = "global", "global"
-    SESSION = "session", "session"
-    PAGE = "page", "page"
-    # A value that expired and was overwritten before the cleanup ran: kept, due at once,
-    # so the cleanup can still run its on_expire callback. Named "<scope>:<name>:<token>".
-    EXPIRED = "expired", "expired (awaiting cleanup)"
+from statekit.keys import Scope
 
 
 class StateValue(models.Model):
-    scope = models.CharField(max_length=16, choices=Scope)
-    # The session key for session state, the page id for page state, "" for global state.
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    # "" for global state, the session key, "<session key>.<page token>" (statekit.keys).
     owner = models.CharField(max_length=255, blank=True, default="")
     name = models.CharField(max_length=255)
     value = models.TextField(help_text="The value, as statekit's JSON encoding.")

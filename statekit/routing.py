@@ -28,7 +28,7 @@ from statekit.extras import missing_extra
 try:
     from channels.security.websocket import AllowedHostsOriginValidator
 
-    from statekit.consumers import StateConsumer
+    from statekit.live.consumer import StateConsumer
 except ImportError as error:
     raise missing_extra(error, "statekit.routing (live state)") from None
 

@@ -28,6 +28,18 @@
     sender: the ``BrowserState`` instance.
     kwargs: ``request`` (the HttpRequest), ``name`` (str), ``reason`` ("tampered",
     "malformed" or "too_large") and ``detail`` (str, a message for humans).
+
+Lifecycle signals (sent by :mod:`statekit.lifecycle`; session resources subscribe):
+
+``session_moved``
+    A session got a new key (``cycle_key()``, at login) and its state moved to it.
+    kwargs: ``old`` and ``new`` (the session keys).
+
+``session_ended``
+    A session ended through ``flush()`` (logout). kwargs: ``session_key``.
+
+``page_closed``
+    A page closed (its ``pagehide`` beacon). kwargs: ``owner`` (``"<session key>.<token>"``).
 """
 
 from __future__ import annotations
@@ -37,3 +49,6 @@ from django.dispatch import Signal
 state_changed = Signal()
 browser_state_rejected = Signal()
 variable_declared = Signal()
+session_moved = Signal()
+session_ended = Signal()
+page_closed = Signal()

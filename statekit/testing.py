@@ -56,10 +56,13 @@ return #items / 2
 """
 
 
-def _variable(name: str, scopes: tuple[str, ...]) -> Any:
-    from statekit.inspection import NotDeclared, load_declarations
-    from statekit.state import declared
+def _variable(name: str, *, owned: bool = False) -> Any:
+    """The global (``owned``: session, else page) variable declared as ``name``."""
+    from statekit.keys import EXPIRING, Scope
+    from statekit.registry import declared, load_declarations
+    from statekit.state.inspection import NotDeclared
 
+    scopes = EXPIRING if owned else (Scope.GLOBAL,)
     load_declarations()
     for scope in scopes:
         for variable in declared(scope):
@@ -84,8 +87,8 @@ class override(ContextDecorator):
 
         backend = get_backend()
         for name, value in self.values.items():
-            variable = _variable(name, ("global",))
-            self.saved.append((variable, backend.get(variable._key())))
+            variable = _variable(name)
+            self.saved.append((variable, backend.get(variable.key_for())))
             variable.set(value)
         return self
 
@@ -163,7 +166,7 @@ def _age_sessions(delta: timedelta) -> None:
 
 def _clear_keys() -> None:
     """Delete the Redis keys under the test's statekit prefix."""
-    from statekit.backends.cache import RedisKeys, glob_literal
+    from statekit.backends.redis import RedisKeys, glob_literal
 
     keys = RedisKeys()
     names = list(keys.redis.scan_iter(match=f"{glob_literal(keys.prefix)}:*", count=1000))
@@ -187,16 +190,16 @@ class StatekitState:
     def override(self, **values: Any) -> None:
         """Set global variables by name for the rest of the test."""
         for name, value in values.items():
-            _variable(name, ("global",)).set(value)
+            _variable(name).set(value)
 
     def preset(self, owner: Any, **values: Any) -> None:
         """Set session (else page) variables by name for ``owner`` (request, session, key)."""
         for name, value in values.items():
-            _variable(name, ("session", "page")).set(owner, value)
+            _variable(name, owned=True).set(owner, value)
 
     def cleanup(self) -> Any:
         """Run statekit's cleanup now (expired values, ended sessions, on_expire callbacks)."""
-        from statekit.cleanup import cleanup
+        from statekit.lifecycle.cleanup import cleanup
 
         return cleanup()
 

@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from statekit import browser_upload, pages
+from statekit.browser import upload as browser_upload
+from statekit.lifecycle import pages
 
 app_name = "statekit"
 urlpatterns = [

@@ -7,7 +7,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
 from statekit import PageState, SessionState
-from statekit.pages import new_page
+from statekit.state.pages import new_page
 
 #: (name, value) of every on_expire call in this process.
 EXPIRED: list[tuple[str, object]] = []

@@ -32,7 +32,8 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory, override_settings
 
-from statekit import pages, routing
+from statekit import routing
+from statekit.state import pages
 from tests.live_server_settings import CHANNELS_REDIS_DB
 from tests.services import REDIS_HOST, REDIS_PORT
 

@@ -8,7 +8,7 @@ from django.template import RequestContext, Template
 from django.urls import include, path
 
 from statekit import PageState
-from statekit.pages import new_page
+from statekit.state.pages import new_page
 
 #: Every on_expire call: the chat of a closed page, after its PAGE_CLOSED_TTL.
 CLOSED: list[list[str]] = []

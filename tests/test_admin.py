@@ -21,8 +21,8 @@ from django.urls import reverse
 
 from statekit import GlobalState, PageState, SessionState
 from statekit.backends import StateKey, get_backend
-from statekit.inspection import key_text
-from statekit.live import group_name
+from statekit.keys import key_text
+from statekit.live.publish import group_name
 from statekit.models import StateValue
 
 LIST = "/admin/statekit/statevalue/"
@@ -267,7 +267,7 @@ def test_values_of_undeclared_variables_are_read_only_but_deletable(backend, nam
 def test_pages_of_values(backend, name, superuser, monkeypatch):
     from django.contrib import admin
 
-    monkeypatch.setattr("statekit.admin_scan.PER_PAGE", 3)  # the scan's pages
+    monkeypatch.setattr("statekit.admin.scan.PER_PAGE", 3)  # the scan's pages
     monkeypatch.setattr(admin.site._registry[StateValue], "list_per_page", 3)  # the rows'
     cart = SessionState(name)
     for i in range(7):

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import include, path
 
-from statekit.browser_refs import MISSING_HEADER, REF_HEADER
+from statekit.browser.refs import MISSING_HEADER, REF_HEADER
 from statekit.middleware import HEADER
 from tests.browser_app import views
 from tests.browser_app.state import badge, note

@@ -24,18 +24,19 @@ from django.shortcuts import redirect
 from django.template import Context, RequestContext, Template, TemplateSyntaxError
 from django.test import RequestFactory, override_settings
 
-from statekit import BrowserState, StateTypeError, ValueTooLarge, sealing
+from statekit import BrowserState, StateTypeError, ValueTooLarge
+from statekit.browser import sealing
+from statekit.browser.transport import FIELD
 from statekit.checks import check_browser_settings
 from statekit.middleware import (
     COOKIE,
-    FIELD,
     HEADER,
     SET_HEADER,
     WRITES_ID,
     StatekitMiddleware,
 )
+from statekit.registry import declared
 from statekit.signals import browser_state_rejected
-from statekit.state import declared
 
 rf = RequestFactory()
 

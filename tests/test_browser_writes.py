@@ -18,8 +18,8 @@ from django.template import RequestContext, Template
 from django.test import Client, RequestFactory
 from django.urls import include, path
 
-from statekit.browser_delivery import COOKIE, COOKIE_SALT, SET_HEADER
-from statekit.browser_refs import SET_REF_HEADER, WRITES_TTL, _writes_key, keep_writes
+from statekit.browser.delivery import COOKIE, COOKIE_SALT, SET_HEADER
+from statekit.browser.refs import SET_REF_HEADER, WRITES_TTL, _writes_key, keep_writes
 from statekit.cleanup import cleanup
 from statekit.middleware import HEADER, StatekitMiddleware
 from tests.browser_app.state import badge, creds, note, secret, theme

@@ -20,7 +20,7 @@ from statekit.checks import (
     check_settings,
 )
 from statekit.conf import DEFAULTS
-from statekit.resources import _sweep_seconds
+from statekit.lifecycle.resources import _sweep_seconds
 
 CHECKS = (check_settings, check_lifecycle, check_browser_settings, check_live_settings)
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from statekit.codec import MAX_DEPTH, MAX_DIGITS, TAG, decode, encode
 from statekit.exceptions import StateError, StateTypeError, ValueTooLarge
-from statekit.inspection import parse
+from statekit.state.inspection import parse
 
 SURROGATES = st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff"])
 text = st.text(st.characters(exclude_categories=()) | SURROGATES, max_size=12)

@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from statekit import GlobalState, SessionState, StateTypeError
-from statekit.state import declared
+from statekit.registry import declared
 
 
 def test_the_same_declaration_twice_is_fine(name):
@@ -76,7 +76,7 @@ def test_public_is_part_of_the_declaration(name):
 def test_apps_state_modules_are_discovered_at_start_up():
     code = (
         "import django; django.setup();"
-        "from statekit.state import declared; print(sorted(v.name for v in declared()))"
+        "from statekit.registry import declared; print(sorted(v.name for v in declared()))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

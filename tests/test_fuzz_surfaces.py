@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from statekit import GlobalState, StateError
 from statekit.backends import StateKey
-from statekit.inspection import parse
+from statekit.state.inspection import parse
 from tests.test_admin import change_url
 from tests.test_codec_fuzz import client_text
 

@@ -15,8 +15,8 @@ from django.core.management import call_command
 
 from statekit import GlobalState, PageState, SessionState, StateTypeError
 from statekit.backends import StateKey
-from statekit.backends.base import MAX_TTL
 from statekit.codec import MAX_DEPTH
+from statekit.keys import MAX_TTL
 from statekit.models import StateValue
 
 

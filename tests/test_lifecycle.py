@@ -13,7 +13,7 @@ from statekit import PageState, SessionState
 from statekit.backends import StateKey
 from statekit.cleanup import cleanup
 from statekit.conf import get_settings
-from statekit.pages import close
+from statekit.lifecycle.pages import close
 from tests import lifecycle_app
 from tests.lifecycle_app import EXPIRED, cart
 
@@ -217,7 +217,7 @@ def test_pages_issued_by_concurrent_requests_all_verify():
     from django.contrib.sessions.backends.db import SessionStore
     from django.test import RequestFactory
 
-    from statekit.pages import new_page, verify
+    from statekit.state.pages import new_page, verify
 
     first = SessionStore()
     first.create()

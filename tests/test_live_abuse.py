@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from statekit import GlobalState
-from statekit.consumers import StateConsumer
-from statekit.outbox import CLOSE_TOO_SLOW
+from statekit.live.consumer import StateConsumer
+from statekit.live.outbox import CLOSE_TOO_SLOW
 from tests.live_support import (  # noqa: F401  (fixture: layer)
     ask,
     connected,

@@ -15,9 +15,9 @@ from django.test import override_settings
 
 from statekit import GlobalState, SessionState, routing
 from statekit.backends import BaseBackend
-from statekit.consumers import StateConsumer
 from statekit.exceptions import BackendUnavailable
-from statekit.live import group_name
+from statekit.live.consumer import StateConsumer
+from statekit.live.publish import group_name
 from tests.live_support import (  # noqa: F401  (fixture: layer)
     WS_PATH,
     ask,

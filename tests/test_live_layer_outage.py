@@ -23,8 +23,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from statekit import GlobalState, SessionState
-from statekit import layer as layer_module
-from statekit.layer import CLOSE_LAYER_FAILED, publisher
+from statekit.live import layer as layer_module
+from statekit.live.layer import CLOSE_LAYER_FAILED, publisher
 from tests.conftest import needs
 from tests.live_support import (
     WS_PATH,

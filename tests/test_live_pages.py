@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from statekit import PageState
-from statekit.live import group_name
+from statekit.live.publish import group_name
 from tests.live_support import (  # noqa: F401  (fixture: layer)
     WS_PATH,
     ask,

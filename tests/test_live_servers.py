@@ -15,7 +15,7 @@ import pytest
 from websockets.sync.client import connect
 
 from example_project.demo.state import visitors
-from statekit.outbox import CLOSE_TOO_SLOW
+from statekit.live.outbox import CLOSE_TOO_SLOW
 from tests.conftest import needs
 from tests.live_server_settings import CHANNELS_REDIS_DB
 from tests.live_support import (  # noqa: F401  (fixture: channels_redis_prefix)

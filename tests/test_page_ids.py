@@ -12,7 +12,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from statekit.pages import FIELD, HEADER, ForgedPageId, InvalidPageId, StalePageId, verify
+from statekit.exceptions import ForgedPageId, InvalidPageId, StalePageId
+from statekit.state.pages import FIELD, HEADER, verify
 from tests.page_app import chat
 
 pytestmark = pytest.mark.urls("tests.page_app")

@@ -13,8 +13,9 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import path
 
 from statekit import session_resource
-from statekit.pages import close, new_page, verify
-from statekit.resources import drain, sweep
+from statekit.lifecycle.pages import close
+from statekit.lifecycle.resources import drain, sweep
+from statekit.state.pages import new_page, verify
 from tests import lifecycle_app
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import statekit
-from statekit import pages
-from statekit.browser import browser_config
-from statekit.consumers import StateConsumer
-from statekit.layer import CLOSE_LAYER_FAILED
-from statekit.live import live_config
-from statekit.outbox import CLOSE_TOO_SLOW
+from statekit.browser.state import browser_config
+from statekit.live.consumer import StateConsumer
+from statekit.live.layer import CLOSE_LAYER_FAILED
+from statekit.live.outbox import CLOSE_TOO_SLOW
+from statekit.live.publish import live_config
+from statekit.state import pages
 
 SCRIPT = Path(statekit.__file__).parent / "static" / "statekit" / "statekit.js"
 

@@ -37,11 +37,11 @@ def test_w002_statekit_urls_missing_with_page_state():
 
 
 def test_w002_not_without_page_state_or_resources(monkeypatch: pytest.MonkeyPatch):
-    from statekit import state
+    from statekit import registry
 
-    globals_only = {k: v for k, v in state._registry.items() if k[0] == "global"}
-    monkeypatch.setattr(state, "_registry", globals_only)
-    monkeypatch.setattr("statekit.resources._pools", weakref.WeakSet())
+    globals_only = {k: v for k, v in registry._declared.items() if k[0] == "global"}
+    monkeypatch.setattr(registry, "_declared", globals_only)
+    monkeypatch.setattr("statekit.lifecycle.resources._pools", weakref.WeakSet())
     assert ids(ROOT_URLCONF=__name__) == []
 
 
@@ -57,8 +57,8 @@ def test_w031_asgi_application_without_statekit_route():
 
 
 def test_w031_not_without_public_state(monkeypatch: pytest.MonkeyPatch):
-    from statekit import state
+    from statekit import registry
 
-    private = {k: v for k, v in state._registry.items() if not getattr(v, "public", False)}
-    monkeypatch.setattr(state, "_registry", private)
+    private = {k: v for k, v in registry._declared.items() if not getattr(v, "public", False)}
+    monkeypatch.setattr(registry, "_declared", private)
     assert ids(ASGI_APPLICATION=None) == []

@@ -22,7 +22,7 @@ from example_project.demo.state import (
     username,
     visitors,
 )
-from statekit.resources import drain
+from statekit.lifecycle.resources import drain
 
 
 def index(request):

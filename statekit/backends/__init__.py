@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from statekit.backends.base import BaseBackend, StateKey
-from statekit.conf import BACKEND_ALIASES, get_settings
+from statekit.backends.base import BaseBackend
+from statekit.conf import BACKEND_ALIASES, RESET_BY, get_settings
 from statekit.extras import missing_extra
+from statekit.keys import StateKey
 
 __all__ = ["BaseBackend", "StateKey", "backend_class", "get_backend"]
 
@@ -38,3 +42,9 @@ def backend_class(path: str) -> type[BaseBackend]:
 def get_backend() -> BaseBackend:
     """The configured backend; rebuilt when STATEKIT, CACHES or DATABASES change."""
     return backend_class(get_settings()["BACKEND"])()
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting in RESET_BY:
+        get_backend.cache_clear()

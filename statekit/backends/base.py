@@ -17,44 +17,14 @@ from asgiref.sync import sync_to_async
 
 from statekit.codec import decode, encode
 from statekit.exceptions import StateTypeError
+from statekit.keys import StateKey, origin, owned_by
 
 #: Given the stored text (``None`` when absent or expired), return the text to store.
 Updater = Callable[[str | None], str]
 
 
-class StateKey(NamedTuple):
-    scope: str
-    # "" for global state, the session key for session state, and for page state
-    # "<session key>.<page token>", so a page's state can be traced to its session.
-    owner: str
-    name: str
-
-
-#: The scope of a value that expired and was then overwritten before the cleanup claimed
-#: it; it waits there, due at once, for its on_expire callback. Its name is
-#: "<scope>:<name>:<token>".
-EXPIRED = "expired"  # == statekit.models.Scope.EXPIRED
-
-#: The longest lifetime a value can be given, in seconds (100 years): every backend can
-#: store the expiry it makes, and every reader can show it in any time zone. The API
-#: (``ttl=``) and ``statekit import`` refuse longer ones, so backends never see them.
-MAX_TTL = 100 * 365 * 86400
-
 #: Given session keys, return those whose session still exists.
 Alive = Callable[[set[str]], set[str]]
-
-
-def session_of(owner: str) -> str:
-    """The session key behind a session or page owner."""
-    return owner.partition(".")[0]
-
-
-def origin(key: StateKey) -> tuple[str, str]:
-    """The ``(scope, name)`` of the variable a stored value belongs to (also when buried)."""
-    if key.scope == EXPIRED:  # "<scope>:<name>:<token>"
-        scope, _, rest = key.name.partition(":")
-        return scope, rest.rpartition(":")[0]
-    return key.scope, key.name
 
 
 class Entry(NamedTuple):
@@ -73,7 +43,7 @@ def matches(key: StateKey, scope: str | None, name: str | None, owner: str | Non
     return (
         scope in (None, var_scope)
         and name in (None, var_name)
-        and (not owner or key.owner == owner or key.owner.startswith(f"{owner}."))
+        and (not owner or owned_by(key.owner, owner))
     )
 
 

@@ -7,95 +7,28 @@ text, not pickled. A Redis that cannot be reached raises :class:`BackendUnavaila
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import BaseCache, caches
-from django.core.exceptions import ImproperlyConfigured
-from redis import Redis
 from redis.exceptions import (
-    ConnectionError,
     NoScriptError,
     ResponseError,
-    TimeoutError,
     WatchError,
 )
 
 from statekit.backends import scripts as lua
-from statekit.backends.base import (
-    EXPIRED,
-    Alive,
-    BaseBackend,
-    Entry,
-    StateKey,
-    Updater,
-    matches,
-    session_of,
-)
+from statekit.backends.base import Alive, BaseBackend, Entry, Updater, matches
+from statekit.backends.redis import SCAN_BATCH, RedisKeys, glob_literal, text_of
 from statekit.backends.redis_text import Undecodable
 from statekit.backends.scripts import GRACE_MS
-from statekit.conf import get_settings
-from statekit.exceptions import BackendUnavailable
-
-REDIS_DOWN = (ConnectionError, TimeoutError)
-SCAN_BATCH = 1000
-SCOPES = ("global", "session", "page", EXPIRED)
-
-
-def redis_client(cache: BaseCache) -> Redis | None:
-    """The redis-py client behind a Django cache, or ``None`` if it is not Redis."""
-    client = getattr(cache, "client", None)
-    if hasattr(client, "get_client"):  # django-redis
-        return client.get_client(write=True)
-    from django.core.cache.backends.redis import RedisCache
-
-    if isinstance(cache, RedisCache):
-        return cache._cache.get_client(write=True)
-    return None
+from statekit.keys import EXPIRED, Scope, StateKey, bury, session_of
 
 
 def _ms(ttl: float | None) -> int:
     """Milliseconds for Redis; 0 means no ttl."""
     return 0 if ttl is None else max(1, round(ttl * 1000))
-
-
-class RedisKeys:
-    """Redis keys of one cache alias: ``<cache prefix>:<KEY_PREFIX>:<scope>:<owner>:<name>``."""
-
-    def __init__(self) -> None:
-        conf = get_settings()
-        self.cache_alias: str = conf["CACHE_ALIAS"]
-        cache = caches[self.cache_alias]
-        client = redis_client(cache)
-        if client is None:
-            raise ImproperlyConfigured(
-                f'STATEKIT["CACHE_ALIAS"] = {self.cache_alias!r} is not a Redis cache; '
-                "statekit's cache backends need django-redis or Django's RedisCache."
-            )
-        self.redis: Redis = client
-        self.prefix = str(cache.make_key(conf["KEY_PREFIX"]))
-
-    def key(self, key: StateKey) -> str:
-        return f"{self.prefix}:{key.scope}:{key.owner}:{key.name}"
-
-    def parse(self, text: str) -> StateKey | None:
-        """The key of a value, or None for the index and other keys that are not values."""
-        parts = text[len(self.prefix) + 1 :].split(":", 2)
-        if len(parts) != 3 or parts[0] not in SCOPES:
-            return None
-        return StateKey(*parts)
-
-
-def _text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode()
-
-
-def glob_literal(text: str) -> str:
-    """``text`` as a literal in a Redis MATCH pattern."""
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def _when(due: float | None) -> datetime | None:
@@ -113,6 +46,7 @@ class CacheBackend(BaseBackend):
     def __init__(self) -> None:
         self.keys = RedisKeys()
         self.redis = self.keys.redis
+        self.reach = self.keys.reach
         self.index = f"{self.keys.prefix}:due"
         scripts = {
             name: getattr(lua, name)
@@ -123,43 +57,31 @@ class CacheBackend(BaseBackend):
     def _undecodable(self, operation: str) -> Undecodable:
         return Undecodable(self.keys.prefix, operation, self.keys.parse)
 
-    def _down(self, exc: Exception) -> BackendUnavailable:
-        return BackendUnavailable(
-            f"statekit cannot reach Redis behind cache alias {self.keys.cache_alias!r}: {exc}"
-        )
-
     def _grave(self, key: StateKey) -> str:
         """Where a dead, unclaimed value waits for its on_expire callback."""
-        name = f"{key.scope}:{key.name}:{secrets.token_hex(6)}"
-        return self.keys.key(StateKey(EXPIRED, key.owner, name))
+        return self.keys.key(bury(key))
 
     def _run(self, name: str, keys: list[str], args: list[Any] | None = None) -> Any:
         script = self.lua[name]
-        try:
+        with self.reach:
             try:  # EVALSHA directly: redis-py's Script.__call__ costs more than the call
                 return self.redis.evalsha(script.sha, len(keys), *keys, *(args or ()))
             except NoScriptError:  # Redis restarted or flushed its scripts
                 return script(keys=keys, args=args or [])
-        except REDIS_DOWN as exc:
-            raise self._down(exc) from exc
 
     def get(self, key: StateKey, ttl: float | None = None) -> str | None:
-        if key.scope == "global":  # never expires: a plain GET
-            try:
-                return _text(self.redis.get(self.keys.key(key)))
-            except REDIS_DOWN as exc:
-                raise self._down(exc) from exc
-        return _text(self._run("READ", [self.keys.key(key), self.index], [_ms(ttl)]))
+        if key.scope == Scope.GLOBAL:  # never expires: a plain GET
+            with self.reach:
+                return text_of(self.redis.get(self.keys.key(key)))
+        return text_of(self._run("READ", [self.keys.key(key), self.index], [_ms(ttl)]))
 
     def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
         keys = [self.keys.key(key), self.index, self._grave(key)]
-        return _text(self._run("SET", keys, [text, _ms(ttl)]))
+        return text_of(self._run("SET", keys, [text, _ms(ttl)]))
 
     def update(self, key: StateKey, fn: Updater, ttl: float | None) -> tuple[str | None, str]:
-        try:
+        with self.reach:
             return self._update(self.keys.key(key), key, fn, ttl)
-        except REDIS_DOWN as exc:
-            raise self._down(exc) from exc
 
     def _update(
         self, name: str, key: StateKey, fn: Updater, ttl: float | None
@@ -170,7 +92,7 @@ class CacheBackend(BaseBackend):
                     pipe.watch(name)
                     value, due, now = self.lua["PEEK"](keys=[name, self.index], client=pipe)
                     dead = value is not None and due is not None and due <= now
-                    old = None if dead else _text(value)
+                    old = None if dead else text_of(value)
                     new = fn(old)
                     pipe.multi()
                     if dead:
@@ -193,28 +115,28 @@ class CacheBackend(BaseBackend):
     def incr(
         self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
     ) -> tuple[str | None, str]:
-        if type(amount) is int and abs(amount) < 2**62 and key.scope == "global" and default == "0":
+        small = type(amount) is int and abs(amount) < 2**62
+        if small and key.scope == Scope.GLOBAL and default == "0":
             # A counter: one INCRBY, as fast as Redis goes. An absent value counts as its
             # default, 0, so the previous value is exactly new - amount.
             try:
-                new = self.redis.incrby(self.keys.key(key), amount)
+                with self.reach:
+                    new = self.redis.incrby(self.keys.key(key), amount)
             except ResponseError:  # not an integer Redis can add to: the general path
                 pass
-            except REDIS_DOWN as exc:
-                raise self._down(exc) from exc
             else:
                 return str(new - amount), str(new)
-        if type(amount) is int and abs(amount) < 2**62:
+        if small:
             keys = [self.keys.key(key), self.index, self._grave(key)]
             # The script takes bases of up to 18 characters: with |amount| < 2**62 the sum
             # always fits Redis's 64-bit integers.
             done = self._run("INCR", keys, [amount, default, _ms(ttl)])
             if done:
-                return _text(done[0]), str(done[1])
+                return text_of(done[0]), str(done[1])
         return super().incr(key, amount, default, ttl)
 
     def delete(self, key: StateKey) -> str | None:
-        return _text(self._run("DELETE", [self.keys.key(key), self.index, self._grave(key)]))
+        return text_of(self._run("DELETE", [self.keys.key(key), self.index, self._grave(key)]))
 
     def expire(self, key: StateKey, ttl: float) -> None:
         # Not _ms(): for EXPIRE, 0 is "due now", not "no ttl" (rounded up, it was due 1 ms
@@ -222,23 +144,18 @@ class CacheBackend(BaseBackend):
         self._run("EXPIRE", [self.keys.key(key), self.index], [max(0, round(ttl * 1000))])
 
     def move_owner(self, old: str, new: str) -> None:
-        prefix, owner = glob_literal(self.keys.prefix), glob_literal(old)
-        for pattern in (f"{prefix}:session:{owner}:*", f"{prefix}:page:{owner}.*"):
-            try:
+        for pattern in self.keys.of_session(old):
+            with self.reach:
                 names = list(self.redis.scan_iter(match=pattern, count=SCAN_BATCH))
-            except REDIS_DOWN as exc:
-                raise self._down(exc) from exc
             with self._undecodable("moving a session's state") as bad:
                 for raw, key in bad.keys(names).items():
                     moved = key._replace(owner=new + key.owner[len(old) :])
                     self._run("MOVE", [raw, self.keys.key(moved), self.index])
 
     def count_expired(self) -> int:
-        try:
+        with self.reach:
             seconds, micros = self.redis.time()
             return self.redis.zcount(self.index, "-inf", seconds * 1000 + micros // 1000)
-        except REDIS_DOWN as exc:
-            raise self._down(exc) from exc
 
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
         with self._undecodable("the cleanup") as bad:
@@ -253,14 +170,12 @@ class CacheBackend(BaseBackend):
         cursor = 0
         with self._undecodable("the cleanup") as bad:
             while True:
-                try:
+                with self.reach:
                     cursor, names = self.redis.scan(
                         cursor,
                         match=f"{glob_literal(self.keys.prefix)}:{scope}:*",
                         count=SCAN_BATCH,
                     )
-                except REDIS_DOWN as exc:
-                    raise self._down(exc) from exc
                 keys = bad.keys(names)
                 living = alive({session_of(k.owner) for k in keys.values()})
                 doomed = [raw for raw, k in keys.items() if session_of(k.owner) not in living]
@@ -293,22 +208,20 @@ class CacheBackend(BaseBackend):
         """The entries of ``found`` (Redis key, parsed key) that still exist, read in one
         round trip: GET and ZSCORE per key, and TIME for Redis's clock. A value that is not
         UTF-8 is skipped (counted in ``bad``)."""
-        try:
+        with self.reach:
             with self.redis.pipeline(transaction=False) as pipe:
                 pipe.time()
                 for raw, _ in found:
                     pipe.get(raw)
                     pipe.zscore(self.index, raw)
                 (seconds, micros), *replies = pipe.execute()
-        except REDIS_DOWN as exc:
-            raise self._down(exc) from exc
         now = seconds * 1000 + micros // 1000
         entries = []
         for (_, key), text, due in zip(found, replies[::2], replies[1::2], strict=True):
             value = None if text is None else bad.text(text)
             if value is None:  # deleted since it was found, or not UTF-8
                 continue
-            if key.scope == "global":  # never expires (get() ignores the index)
+            if key.scope == Scope.GLOBAL:  # never expires (get() ignores the index)
                 due = None
             dead = key.scope == EXPIRED or (due is not None and due <= now)
             entries.append(Entry(key, value, _when(due), dead))
@@ -327,10 +240,8 @@ class CacheBackend(BaseBackend):
             for pattern, skip_buried in self._patterns(scope, name, owner, expired):
                 cursor = 0
                 while True:
-                    try:
+                    with self.reach:
                         cursor, names = self.redis.scan(cursor, match=pattern, count=SCAN_BATCH)
-                    except REDIS_DOWN as exc:
-                        raise self._down(exc) from exc
                     found = [
                         (raw, key)
                         for raw, key in bad.keys(names).items()
@@ -350,11 +261,9 @@ class CacheBackend(BaseBackend):
 
     def discard(self, key: StateKey) -> bool:
         name = self.keys.key(key)
-        try:
+        with self.reach:
             with self.redis.pipeline() as pipe:  # MULTI: the value and its index entry
                 pipe.delete(name)
                 pipe.zrem(self.index, name)
                 deleted, _ = pipe.execute()
-        except REDIS_DOWN as exc:
-            raise self._down(exc) from exc
         return bool(deleted)

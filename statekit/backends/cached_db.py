@@ -37,12 +37,13 @@ from datetime import datetime
 from django.db import connections
 from django.utils import timezone
 
-from statekit.backends.base import Alive, StateKey
-from statekit.backends.cache import REDIS_DOWN, RedisKeys, glob_literal
+from statekit.backends.base import Alive
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
+from statekit.backends.redis import REDIS_DOWN, RedisKeys
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
+from statekit.keys import StateKey
 
 logger = logging.getLogger("statekit")
 
@@ -157,12 +158,7 @@ class CachedDatabaseBackend(DatabaseBackend):
             return super().discard(key)
 
     def move_owner(self, old: str, new: str) -> None:
-        prefix = glob_literal(self.keys.prefix)
-        patterns = [
-            f"{prefix}:{scope}:{glob_literal(owner)}{sep}*"
-            for owner in (old, new)
-            for scope, sep in (("session", ":"), ("page", "."))
-        ]
+        patterns = [*self.keys.of_session(old), *self.keys.of_session(new)]
         with self._invalidating(patterns):
             super().move_owner(old, new)
 

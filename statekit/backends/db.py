@@ -12,8 +12,6 @@ added. Tested on PostgreSQL and SQLite (3.35 or later, for RETURNING).
 from __future__ import annotations
 
 import inspect
-import re
-import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator, Set
 from contextlib import AbstractContextManager, nullcontext
@@ -28,16 +26,7 @@ from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from statekit.backends.base import (
-    EXPIRED,
-    Alive,
-    BaseBackend,
-    Entry,
-    StateKey,
-    Updater,
-    adding,
-    session_of,
-)
+from statekit.backends.base import Alive, BaseBackend, Entry, Updater, adding
 from statekit.backends.sql import (
     INTEGER,
     MAX_AMOUNT,
@@ -48,10 +37,21 @@ from statekit.backends.sql import (
 )
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
+from statekit.keys import (
+    BROWSER,
+    EXPIRED,
+    Scope,
+    StateKey,
+    buried_prefix,
+    buried_regex,
+    bury,
+    pages_of,
+    session_of,
+)
 from statekit.models import StateValue
 
-#: statekit's own rows (browser state bundles, statekit.browser_refs): never listed.
-INTERNAL = Q(scope="browser") | Q(scope=EXPIRED, name__startswith="browser:")
+#: statekit's own rows (browser state bundles, statekit.browser.refs): never listed.
+INTERNAL = Q(scope=BROWSER) | Q(scope=EXPIRED, name__startswith=buried_prefix(BROWSER))
 
 OWNER_BATCH = 500
 SCAN_ROWS = 200  # rows per query of scan(): values may be up to MAX_VALUE_BYTES each
@@ -218,8 +218,7 @@ class DatabaseBackend(BaseBackend):
                 keep = ttl is None and not dead
                 done = self._execute_count(sql.swap, [new, at, keep, expiry, pk, version])
             if done and dead:  # keep the dead value for its on_expire callback
-                buried = (EXPIRED, key.owner, f"{key.scope}:{key.name}:{secrets.token_hex(6)}")
-                self._execute(sql.insert, [*buried, text, at, at])
+                self._execute(sql.insert, [*bury(key), text, at, at])
         return (old, new) if done else None
 
     def _execute_count(self, sql: str, params: list[Any]) -> int:
@@ -297,8 +296,8 @@ class DatabaseBackend(BaseBackend):
     def move_owner(self, old: str, new: str) -> None:
         rows = StateValue.objects.using(self.alias)
         with transaction.atomic(using=self.alias):
-            rows.filter(scope="session", owner=old).update(owner=new)
-            rows.filter(scope="page", owner__startswith=f"{old}.").update(
+            rows.filter(scope=Scope.SESSION, owner=old).update(owner=new)
+            rows.filter(scope=Scope.PAGE, owner__startswith=pages_of(old)).update(
                 owner=Concat(Value(new), Substr("owner", len(old) + 1))
             )
 
@@ -375,12 +374,12 @@ class DatabaseBackend(BaseBackend):
         now = now or timezone.now()
         found = ~INTERNAL
         if scope:
-            found &= Q(scope=scope) | Q(scope=EXPIRED, name__startswith=f"{scope}:")
+            found &= Q(scope=scope) | Q(scope=EXPIRED, name__startswith=buried_prefix(scope))
         if name:
-            buried = rf"^[a-z]+:{re.escape(name)}:[0-9a-f]+$"
-            found &= (Q(name=name) & ~Q(scope=EXPIRED)) | Q(scope=EXPIRED, name__regex=buried)
+            buried = Q(scope=EXPIRED, name__regex=buried_regex(name))
+            found &= (Q(name=name) & ~Q(scope=EXPIRED)) | buried
         if owner:
-            found &= Q(owner=owner) | Q(owner__startswith=f"{owner}.")
+            found &= Q(owner=owner) | Q(owner__startswith=pages_of(owner))
         if expired is False:
             found &= _live(now) & ~Q(scope=EXPIRED)
         elif expired:

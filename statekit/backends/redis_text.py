@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from statekit.backends.base import StateKey
+from statekit.keys import StateKey
 
 logger = logging.getLogger("statekit")
 

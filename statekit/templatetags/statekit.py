@@ -30,11 +30,11 @@ from django.templatetags.static import static
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 
-from statekit.browser import browser_config, get_browser_state
+from statekit.browser.state import browser_config, get_browser_state
+from statekit.browser.transport import exchange
 from statekit.codec import dumps
 from statekit.extras import installed
-from statekit.middleware import exchange
-from statekit.pages import page_config
+from statekit.lifecycle.pages import page_config
 
 register = template.Library()
 
@@ -50,7 +50,7 @@ def statekit_js(context: template.Context) -> SafeString:
     writes = ex.take_for_page() if ex is not None else {}
     config: dict[str, Any] = {"browser": browser_config(writes)}
     if installed("channels"):  # statekit[live]
-        from statekit.live import live_config
+        from statekit.live.publish import live_config  # statekit[live]
 
         config["live"] = live_config()  # statekit.watch: where the websocket is
     config["page"] = page_config(request)  # this page load's id (PageState's owner)

@@ -10,9 +10,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from statekit.backends import StateKey
-from statekit.backends.base import MAX_TTL, Entry
+from statekit.backends.base import Entry
 from statekit.exceptions import StateError
-from statekit.inspection import EXPIRING, SCOPES, declared_variable, parse
+from statekit.keys import EXPIRING, MAX_TTL, SCOPES, Scope
+from statekit.state.inspection import declared_variable, parse
 
 FIELDS = ("scope", "owner", "name", "value", "expires_at")
 
@@ -47,7 +48,7 @@ def planned(line: str) -> tuple[StateKey, Any, datetime | None]:
         raise StateError(f"{owner!r} {name!r}: a lone surrogate cannot be stored") from None
     key = StateKey(scope, owner, name)
     var = declared_variable(key)
-    if (var._key() if scope == "global" else var._key(owner)) != key:  # checks the owner
+    if (var.key_for() if scope == Scope.GLOBAL else var.key_for(owner)) != key:  # checks the owner
         raise StateError(f"owner {owner!r} is not an owner of {scope} state")
     value = parse(text, name)
     if expires is None:

@@ -1,7 +1,7 @@
 """``manage.py statekit``: list, read, write, delete, export, import and count stored state.
 
 Writes go through the declared variables (validated, ``state_changed`` sent, live clients
-updated), like the admin's (:mod:`statekit.inspection`). The command first imports the
+updated), like the admin's (:mod:`statekit.state.inspection`). The command first imports the
 project's URLconf, as a server does, so it knows the variables the site declares.
 """
 
@@ -20,20 +20,19 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from statekit.backends import StateKey, get_backend
-from statekit.backends.base import origin
 from statekit.codec import encode
 from statekit.exceptions import StateError
-from statekit.inspection import (
-    SCOPES,
+from statekit.keys import SCOPES, Scope, origin
+from statekit.management.commands._lines import export_line, planned, when
+from statekit.registry import load_declarations
+from statekit.state.inspection import (
     expire_now,
-    load_declarations,
     parse,
     remove,
     size,
     variable_of,
     write,
 )
-from statekit.management.commands._lines import export_line, planned, when
 
 STATUSES = {"live": False, "expired": True, "all": None}
 MAX_ERRORS = 20  # import: errors shown before "... and N more"
@@ -101,8 +100,10 @@ class Command(BaseCommand):
 
     def _key(self, name: str, session: str | None, page: str | None, **options: Any) -> StateKey:
         if session is not None:
-            return StateKey("session", session, name)
-        return StateKey("page", page, name) if page is not None else StateKey("global", "", name)
+            return StateKey(Scope.SESSION, session, name)
+        if page is not None:
+            return StateKey(Scope.PAGE, page, name)
+        return StateKey(Scope.GLOBAL, "", name)
 
     # -- one value ---------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from statekit.cleanup import cleanup
 from statekit.exceptions import StateError
+from statekit.lifecycle.cleanup import cleanup
 
 
 class Command(BaseCommand):

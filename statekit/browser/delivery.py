@@ -10,7 +10,7 @@
   next response that can deliver them.
 
 What the header and the cookie carry stays within :data:`HEADER_BUDGET` characters whatever
-is written: the writes that do not fit are kept in the backend (:mod:`statekit.browser_refs`)
+is written: the writes that do not fit are kept in the backend (:mod:`statekit.browser.refs`)
 and only their reference is sent, in ``X-Statekit-Browser-Set-Ref`` (statekit.js fetches them
 before the page sees the response) or in the cookie (the next request loads them).
 """
@@ -29,7 +29,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.html import json_script
 
-from statekit.browser_refs import (
+from statekit.browser.refs import (
     HEADER,
     HEADER_BUDGET,
     MISSING_HEADER,
@@ -40,7 +40,7 @@ from statekit.browser_refs import (
 )
 
 if TYPE_CHECKING:
-    from statekit.middleware import BrowserExchange
+    from statekit.browser.transport import BrowserExchange
 
 logger = logging.getLogger("statekit.browser")
 

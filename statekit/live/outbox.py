@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from statekit.live import current_json
+from statekit.live.publish import current_json
 
 logger = logging.getLogger("statekit.live")
 
@@ -117,7 +117,7 @@ class Outbox:
 
 
 class FlowControl:
-    """The sending half of :class:`statekit.consumers.StateConsumer`: frames out, bounded."""
+    """The sending half of :class:`statekit.live.consumer.StateConsumer`: frames out, bounded."""
 
     window_frames: ClassVar[int] = 32  # at most this much unacknowledged, ...
     window_bytes: ClassVar[int] = 256 * 1024

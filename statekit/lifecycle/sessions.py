@@ -5,7 +5,7 @@
 - ``flush()`` (called by ``logout()``), expiry and ``clearsessions`` end the session: its
   state is unreachable at once (no later session has its key) and is deleted, with its
   ``on_expire`` callbacks, by the next ``statekit_cleanup``. Its resources close in the
-  background at once.
+  background at once (they receive ``session_ended``, as they receive ``session_moved``).
 
 The hooks are installed per request by ``statekit.middleware.StatekitMiddleware``.
 """
@@ -21,6 +21,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from statekit.backends import get_backend
+from statekit.signals import session_ended, session_moved
+from statekit.state.pages import BINDING
 
 
 def alive(keys: set[str]) -> set[str]:
@@ -45,8 +47,6 @@ class _Hooked(SessionBase):
     _statekit_cycling: str | None = None  # the old key, while cycle_key() runs
 
     def _start_cycle(self) -> None:
-        from statekit.pages import BINDING
-
         self._statekit_cycling = self.session_key
         if self._statekit_cycling:
             self.setdefault(BINDING, self._statekit_cycling)  # page ids stay bound to it
@@ -72,36 +72,28 @@ class _Hooked(SessionBase):
     def delete(self, session_key: str | None = None) -> None:
         old = self._moving(session_key)
         if old:
-            from statekit.resources import session_moved
-
             get_backend().move_owner(old, self.session_key)
-            session_moved(old, self.session_key)
+            session_moved.send(sender=None, old=old, new=self.session_key)
         super().delete(session_key)
 
     async def adelete(self, session_key: str | None = None) -> None:
         old = self._moving(session_key)
         if old:
-            from statekit.resources import session_moved
-
             await get_backend().amove_owner(old, self.session_key)
-            session_moved(old, self.session_key)
+            session_moved.send(sender=None, old=old, new=self.session_key)
         await super().adelete(session_key)
 
     def flush(self) -> None:
         old = self.session_key
         super().flush()
         if old:
-            from statekit.resources import session_ended
-
-            session_ended(old)
+            session_ended.send(sender=None, session_key=old)
 
     async def aflush(self) -> None:
         old = self.session_key
         await super().aflush()
         if old:
-            from statekit.resources import session_ended
-
-            session_ended(old)
+            session_ended.send(sender=None, session_key=old)
 
 
 _hooked: dict[type, type] = {}

@@ -26,9 +26,9 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
-from statekit import sealing
-from statekit.browser_delivery import SET_HEADER, WRITES_ID, writes_url
-from statekit.browser_refs import (
+from statekit.browser import sealing
+from statekit.browser.delivery import SET_HEADER, WRITES_ID, writes_url
+from statekit.browser.refs import (
     HEADER,
     HEADER_BUDGET,
     MISSING_HEADER,
@@ -36,19 +36,21 @@ from statekit.browser_refs import (
     REF_TTL,
     SET_REF_HEADER,
 )
+from statekit.browser.transport import FIELD, Entry, exchange
 from statekit.codec import decode, dumps
 from statekit.conf import get_settings
 from statekit.exceptions import ValueTooLarge
-from statekit.middleware import FIELD, Entry, exchange
+from statekit.keys import BROWSER
+from statekit.registry import declared, lookup
 from statekit.signals import browser_state_rejected
-from statekit.state import Variable, _registry, declared, positive_seconds
+from statekit.state.variable import Variable, positive_seconds
 
 logger = logging.getLogger("statekit.browser")
 
 
 def get_browser_state(name: str) -> BrowserState:
     """The BrowserState declared as ``name``; ImproperlyConfigured if there is none."""
-    state = _registry.get(("browser", name))
+    state = lookup(BROWSER, name)
     if not isinstance(state, BrowserState):
         raise ImproperlyConfigured(
             f"No BrowserState named {name!r} is declared (is the module that declares it "
@@ -70,7 +72,7 @@ class BrowserState(Variable):
     ``a``-prefixed twins) are safe in async views.
     """
 
-    scope = "browser"
+    scope = BROWSER
 
     def __init__(
         self,
@@ -279,6 +281,6 @@ def browser_config(writes: dict[str, Entry]) -> dict[str, Any]:
         "writesUrl": writes_url(),
         "field": FIELD,
         "writesId": WRITES_ID,
-        "states": {state.name: state.client_config() for state in declared("browser")},
+        "states": {state.name: state.client_config() for state in declared(BROWSER)},
         "writes": writes,
     }

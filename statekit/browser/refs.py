@@ -4,7 +4,7 @@ Whatever the number and size of the states, statekit.js keeps what it adds to a 
 headers under :data:`HEADER_BUDGET` characters (plus the page id and a reference). The entries
 that fit go inline, in ``X-Statekit-Browser``; the others form a *bundle* (a JSON object, name
 to entry) that statekit.js uploads once to ``statekit/browser/`` (see
-:mod:`statekit.browser_upload`) and then references by its hash in ``X-Statekit-Browser-Ref``.
+:mod:`statekit.browser.upload`) and then references by its hash in ``X-Statekit-Browser-Ref``.
 
 The bundle is stored content-addressed in the statekit backend: the key is the SHA-256 of the
 exact stored text, kept :data:`REF_TTL` seconds after its last use. Knowing a reference means
@@ -15,7 +15,7 @@ its states read their defaults for that request (never an error) and the respons
 The other way, the writes of a response (``BrowserState.set`` / ``delete``) that do not fit in
 :data:`HEADER_BUDGET` characters are kept as a *writes bundle* under a random reference, for
 :data:`WRITES_TTL` seconds: the response names it in ``X-Statekit-Browser-Set-Ref`` (statekit.js
-fetches it from ``statekit/browser/writes/``, see :mod:`statekit.browser_upload`, before the
+fetches it from ``statekit/browser/writes/``, see :mod:`statekit.browser.upload`, before the
 page sees the response), or the carry cookie names it (the next request loads it). A random
 reference, unlike a hash, cannot be guessed from the values, so only that browser learns it.
 """
@@ -32,9 +32,9 @@ from typing import Any
 from django.db import DatabaseError
 
 from statekit.backends import get_backend
-from statekit.backends.base import StateKey
 from statekit.exceptions import BackendUnavailable
-from statekit.state import declared
+from statekit.keys import BROWSER, StateKey
+from statekit.registry import declared
 
 logger = logging.getLogger("statekit.browser")
 
@@ -57,8 +57,8 @@ STORE_ERRORS = (BackendUnavailable, DatabaseError)
 def _key(owner: str) -> StateKey | None:
     # Kept as browser state of a declared name (the first), so the cleanup of expired values
     # finds a declared variable, with no on_expire, and deletes it quietly.
-    names = [state.name for state in declared("browser")]
-    return StateKey("browser", owner, names[0]) if names else None
+    names = [state.name for state in declared(BROWSER)]
+    return StateKey(BROWSER, owner, names[0]) if names else None
 
 
 def ascii_json(value: Any) -> str:

@@ -5,11 +5,11 @@ The body is a JSON object, state name to entry, as in the ``X-Statekit-Browser``
 bounded before it is read (by what the declared states may hold), and only entries the server
 would accept are kept: those of declared states that verify (signature, decryption, size,
 age). The answer is ``{"ref": <reference>}`` (``null`` when nothing was kept); see
-:mod:`statekit.browser_refs`. Nothing here needs a session or a CSRF token: a reference
+:mod:`statekit.browser.refs`. Nothing here needs a session or a CSRF token: a reference
 discloses nothing and its entries are verified again whenever a view reads them.
 
 The writes are those of one response, kept under a random reference that only that response
-named (:func:`statekit.browser_refs.keep_writes`): ``404`` once they are lost or expired.
+named (:func:`statekit.browser.refs.keep_writes`): ``404`` once they are lost or expired.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from statekit.browser import BrowserState
-from statekit.browser_refs import STORE_ERRORS, ascii_json, load_writes, store
-from statekit.state import declared
+from statekit.browser.refs import STORE_ERRORS, ascii_json, load_writes, store
+from statekit.browser.state import BrowserState
+from statekit.keys import BROWSER
+from statekit.registry import declared
 
 logger = logging.getLogger("statekit.browser")
 
@@ -58,7 +59,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     """Keep the entries that verify as one bundle; answer its reference."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    states = {state.name: state for state in declared("browser")}
+    states = {state.name: state for state in declared(BROWSER)}
     body = _body(request, sum(state.wire_limit for state in states.values()))
     if isinstance(body, HttpResponse):
         return body

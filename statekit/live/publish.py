@@ -8,7 +8,7 @@ layer's job, never a loop over clients here.
 Without a channel layer (``CHANNEL_LAYERS`` has no ``STATEKIT["CHANNEL_LAYER"]`` alias) this
 does nothing. Publishing never fails a write: the write has committed already, so an
 unreachable layer is logged (once per outage, logger ``statekit.live``), the change is held
-until the layer answers again (:mod:`statekit.layer`) and the write returns normally.
+until the layer answers again (:mod:`statekit.live.layer`) and the write returns normally.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from django.dispatch import receiver
 from django.urls import get_script_prefix
 
 from statekit.conf import get_settings
-from statekit.layer import publisher
+from statekit.keys import SCOPES, Scope
+from statekit.live.layer import publisher
+from statekit.registry import declared
 from statekit.signals import state_changed, variable_declared
-from statekit.state import declared
 
 logger = logging.getLogger("statekit.live")
 
@@ -55,7 +56,7 @@ def to_json(value: Any) -> str:
 
 def watchable(variable: Any) -> bool:
     """Whether a websocket may ever watch ``variable``: public globals, session and page."""
-    return variable.scope != "global" or bool(getattr(variable, "public", False))
+    return variable.scope != Scope.GLOBAL or bool(getattr(variable, "public", False))
 
 
 def channel_layer() -> BaseChannelLayer | None:
@@ -72,17 +73,15 @@ def channel_layer() -> BaseChannelLayer | None:
 def live_config() -> dict[str, Any]:
     """What statekit.js needs to watch state (``{% statekit_js %}`` puts it in the page):
     where the websocket is, and the scopes its consumer serves."""
-    from statekit.consumers import StateConsumer  # which imports this module
-
     return {
         "path": get_script_prefix().rstrip("/") + get_settings()["WS_PATH"],
-        "scopes": list(StateConsumer.scopes),
+        "scopes": [scope.value for scope in SCOPES],
     }
 
 
 async def current_json(variable: Any, owner: str | None) -> str:
     """The current value of ``variable`` (of ``owner``), as JSON for the browser."""
-    if variable.scope == "global":
+    if variable.scope == Scope.GLOBAL:
         return to_json(await variable.aget())
     return to_json(await variable.aget(owner))
 
@@ -119,7 +118,7 @@ def publish(
 
     def message() -> dict[str, Any]:
         # A deleted value (or a stored null) reads as what get() returns now.
-        value = new if new is not None else sender.get(*([] if scope == "global" else [owner]))
+        value = new if new is not None else sender.get(*([] if scope == Scope.GLOBAL else [owner]))
         return {"type": EVENT, "group": group, "value": to_json(value)}
 
     _run(message, layer, group, f"{scope} state {name!r}")
@@ -147,7 +146,7 @@ def _run(
                 _pending.add(task)
                 task.add_done_callback(_pending.discard)
         else:
-            # A network layer works from any loop, and may fail: statekit.layer holds the
+            # A network layer works from any loop, and may fail: statekit.live.layer holds the
             # message while it is down.
             publisher().publish(layer, group, message())
     except Exception:

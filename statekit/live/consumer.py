@@ -21,7 +21,7 @@ allowed to watch that), ``duplicate``, ``limit`` (``STATEKIT["WS_MAX_MESSAGE_BYT
 the watch is gone) and ``internal``. A refused frame leaves nothing registered and never
 closes the connection.
 
-Flow control (:mod:`statekit.outbox`): the client acknowledges what it read by sending back
+Flow control (:mod:`statekit.live.outbox`): the client acknowledges what it read by sending back
 the ``ack`` token of the last frame it read. At most ``window_frames`` frames and
 ``window_bytes`` bytes of values are unacknowledged; beyond that a watch that changes is sent
 its *latest* value once the client catches up, never every intermediate one. A client that
@@ -30,14 +30,14 @@ has ``max_frames`` answers unread, is closed with code 4408 (:data:`CLOSE_TOO_SL
 client may reconnect and watch again, which resyncs it.
 
 When the channel layer fails (its Redis died), the connection is closed with code 4503
-(:data:`statekit.layer.CLOSE_LAYER_FAILED`): the client reconnects later and watches again.
+(:data:`statekit.live.layer.CLOSE_LAYER_FAILED`): the client reconnects later and watches again.
 The process logs one warning per outage, not one per connection.
 
 Who may watch what: global variables declared ``public=True``; the session variables of the
 connection's own session (``scope["session"]``, from SessionMiddlewareStack or
 AuthMiddlewareStack); the page variables of the connection's own pages: the page id (from
 ``{% statekit_js %}``, in the watch's ``page`` or the URL's ``?statekit_page=``) must verify
-as issued to that session (:func:`statekit.pages.verify`). A name that is not declared in the
+as issued to that session (:func:`statekit.state.pages.verify`). A name that is not declared in the
 scope is refused with the same message as a non-public one, so names cannot be probed.
 """
 
@@ -48,31 +48,21 @@ import functools
 import json
 import logging
 from typing import Any, ClassVar
-from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from statekit import pages
 from statekit.conf import get_settings
-from statekit.layer import QuietReceive, on_layer
-from statekit.live import current_json, group_name, watchable
-from statekit.outbox import FlowControl, Outbox, Watch, WatchId
-from statekit.state import declared
+from statekit.keys import SCOPES, Scope
+from statekit.live.layer import QuietReceive, on_layer
+from statekit.live.outbox import FlowControl, Outbox, Watch, WatchId
+from statekit.live.owner import ConnectionOwner, Refused
+from statekit.live.publish import current_json, group_name, watchable
+from statekit.registry import declared
 
 logger = logging.getLogger("statekit.live")
 
 MAX_ID_LENGTH = 64
-_UNSET: Any = object()
-
-
-class Refused(Exception):
-    """A frame the consumer answers with an error frame: ``code`` and message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _watch_id(message: dict[str, Any]) -> WatchId:
@@ -84,10 +74,10 @@ def _watch_id(message: dict[str, Any]) -> WatchId:
     raise Refused("invalid", f"'id' must be an integer or a string of 1 to {MAX_ID_LENGTH}.")
 
 
-class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
+class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
     """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
 
-    scopes: ClassVar[tuple[str, ...]] = ("global", "session", "page")
+    scopes: ClassVar[tuple[str, ...]] = SCOPES
     rejoin_seconds: ClassVar[float] = 6 * 3600  # well within the layers' group_expiry
     fields: ClassVar[dict[str, set[str]]] = {
         "watch": {"type", "id", "name", "scope", "page"},
@@ -101,7 +91,6 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
         self.members: dict[str, Watch] = {}  # group -> the watch of it (one per group)
         self.outbox = Outbox(self.window_frames, self.window_bytes, self.max_frames)
         self.closing = False
-        self._session_key: str | None = _UNSET
         self._rejoining: asyncio.Task[None] | None = None
         self._slow_timer: asyncio.TimerHandle | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -182,7 +171,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
 
     async def watch(self, content: dict[str, Any]) -> None:
         wid = _watch_id(content)
-        name, scope = content.get("name"), content.get("scope", "global")
+        name, scope = content.get("name"), content.get("scope", Scope.GLOBAL)
         if not isinstance(name, str):
             raise Refused("invalid", "'name' must be a string.")
         if scope not in self.scopes:
@@ -198,7 +187,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
             raise Refused(
                 "refused",
                 f"{scope} state {name!r} cannot be watched: it is not declared"
-                + (", or not public." if scope == "global" else "."),
+                + (", or not public." if scope == Scope.GLOBAL else "."),
             )
         owner = await self.owner(scope, content)
         group = group_name(scope, owner, name)
@@ -238,51 +227,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
             raise Refused("invalid", "'ack' must be the token of a frame not acknowledged yet.")
         await self.flush()
 
-    # -- frames out, flow-controlled (statekit.outbox) -------------------------------------
-
-    async def owner(self, scope: str, content: dict[str, Any]) -> str | None:
-        """Whose value a watch reads: None (global), the session key, or the page's owner."""
-        if scope == "global":
-            return None
-        key = await self.session_key()
-        if key is None:
-            raise Refused(
-                "refused", "This connection has no session: load a page of the site first."
-            )
-        if scope == "session":
-            return key
-        page_id = content.get("page", self.query_page_id())
-        if not isinstance(page_id, str) or not page_id:
-            raise Refused(
-                "invalid",
-                f"Page state needs the page id: in 'page', or ?{pages.FIELD}= in the URL.",
-            )
-        try:
-            return await sync_to_async(pages.verify)(self.scope["session"], page_id)
-        except pages.InvalidPageId:
-            raise Refused(
-                "refused", "The page id was not issued to this connection's session."
-            ) from None
-
-    def query_page_id(self) -> str | None:
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        found = query.get(pages.FIELD)
-        return found[0] if found else None
-
-    async def session_key(self) -> str | None:
-        """The key of the connection's session, if that session exists and has not expired."""
-        if self._session_key is _UNSET:
-            session = self.scope.get("session")
-            if session is None:
-                logger.warning(
-                    "statekit consumer has no scope['session']: wrap it in "
-                    "SessionMiddlewareStack or AuthMiddlewareStack to allow session state."
-                )
-                self._session_key = None
-            else:
-                await session.aitems()  # loads it: an unknown or expired key becomes None
-                self._session_key = session.session_key
-        return self._session_key
+    # -- frames out, flow-controlled (statekit.live.outbox) -------------------------------------
 
     async def _join(self, watch: Watch) -> None:
         if self.channel_layer is not None:
@@ -303,7 +248,7 @@ class StateConsumer(QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
     # -- the channel layer -----------------------------------------------------------------
 
     async def statekit_change(self, event: dict[str, Any]) -> None:
-        """A change published by :func:`statekit.live.publish` (type ``live.EVENT``)."""
+        """A change published by :func:`statekit.live.publish.publish` (type ``live.EVENT``)."""
         value, watch = event.get("value"), self.members.get(event.get("group", ""))
         if isinstance(value, str) and watch is not None:
             await self.offer(watch, "change", value)  # O(1) memory: sent, or marked behind

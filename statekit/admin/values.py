@@ -2,9 +2,9 @@
 
 With the "db" and "cached_db" backends this is a ModelAdmin over ``StateValue`` rows. With a
 backend that keeps no rows ("cache"), the same admin pages list what the backend's
-``scan()`` finds instead (see :mod:`statekit.admin_scan`).
+``scan()`` finds instead (see :mod:`statekit.admin.scan`).
 
-Every write goes through statekit (:mod:`statekit.inspection`): an edit is validated like
+Every write goes through statekit (:mod:`statekit.state.inspection`): an edit is validated like
 ``set()``, sends ``state_changed`` and reaches live clients; each edit, deletion and expiry
 is recorded in the admin log. Values of the scopes in ``editable_scopes`` (global only, by
 default) can be edited; others are read-only, but can be deleted or expired.
@@ -24,14 +24,14 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
-from statekit.admin_scan import ScanAdminMixin
+from statekit.admin.scan import ScanAdminMixin
 from statekit.backends import StateKey, get_backend
-from statekit.backends.base import EXPIRED, origin
 from statekit.backends.db import INTERNAL
-from statekit.cleanup import cleanup
 from statekit.exceptions import StateError
-from statekit.inspection import (
-    EXPIRING,
+from statekit.keys import EXPIRED, EXPIRING, Scope, origin
+from statekit.lifecycle.cleanup import cleanup
+from statekit.models import StateValue
+from statekit.state.inspection import (
     expire_now,
     expiry_of,
     parse,
@@ -42,7 +42,6 @@ from statekit.inspection import (
     variable_of,
     write,
 )
-from statekit.models import StateValue
 
 
 class ByteLength(Func):
@@ -163,7 +162,7 @@ class StateChangeList(ChangeList):
 @admin.register(StateValue)
 class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     #: Scopes whose values the admin may edit; subclass and re-register to change it.
-    editable_scopes: tuple[str, ...] = ("global",)
+    editable_scopes: tuple[str, ...] = (Scope.GLOBAL,)
 
     form = StateValueForm
     list_display = (

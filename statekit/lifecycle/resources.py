@@ -32,10 +32,17 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
+from django.dispatch import receiver
 from django.http import HttpRequest
 
 from statekit.conf import DEFAULTS, get_settings
-from statekit.state import positive_seconds
+from statekit.exceptions import PageIdMissing
+from statekit.lifecycle.sessions import alive
+from statekit.signals import page_closed, session_ended, session_moved
+from statekit.state.pages import page_id_of, verify
+from statekit.state.sessions import request_session
+from statekit.state.sessions import session_key as key_of
+from statekit.state.variable import positive_seconds
 
 logger = logging.getLogger("statekit")
 
@@ -86,10 +93,6 @@ class SessionResource:
 
     def get(self, request: HttpRequest) -> Any:
         """This session's object, built on first use (once, whatever the threads)."""
-        from statekit.pages import PageIdMissing, page_id_of, verify
-        from statekit.state import request_session
-        from statekit.state import session_key as key_of
-
         _start_worker()  # again after a fork (a preloading server): the child has no thread
         try:  # first: a refused page id (InvalidPageId) leaves no session behind
             page = verify(request_session(request, self), page_id_of(request))
@@ -188,25 +191,31 @@ def session_resource(
     return pool
 
 
-def session_ended(session_key: str) -> None:
+@receiver(session_ended)
+def _session_ended(*, session_key: str, **kwargs: Any) -> None:
     for pool in list(_pools):
         pool.close(session_key)
 
 
-def session_moved(old: str, new: str) -> None:
+@receiver(session_moved)
+def _session_moved(*, old: str, new: str, **kwargs: Any) -> None:
     for pool in list(_pools):
         pool._move(old, new)
 
 
-def page_closed(owner: str) -> None:
+@receiver(page_closed)
+def _page_closed(*, owner: str, **kwargs: Any) -> None:
     for pool in list(_pools):
         pool._take(lambda key, entry: entry.page == owner)
 
 
+def any_in_use() -> bool:
+    """Whether the project declares session resources (in the modules loaded so far)."""
+    return len(_pools) > 0
+
+
 def sweep() -> None:
     """Close idle resources and those of ended sessions (the worker runs this periodically)."""
-    from statekit.sessions import alive
-
     for pool in list(_pools):
         pool._sweep(alive)
 

@@ -20,49 +20,24 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
 from django.core.exceptions import ValidationError
 from django.db.models import Case, DateTimeField, F, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
-from django.urls import get_resolver
 from django.utils import timezone
 
-from statekit.backends import StateKey, get_backend
-from statekit.backends.base import EXPIRED, Entry, session_of
+from statekit.backends import get_backend
+from statekit.backends.base import Entry
 from statekit.codec import decode, encode
 from statekit.exceptions import StateError, StateTypeError
-from statekit.state import Variable, _registry
-
-#: The scopes of declared variables (a stored key may also have the scope "expired").
-SCOPES = ("global", "session", "page")
-#: Scopes whose values can expire, and so be expired at once.
-EXPIRING = ("session", "page")
+from statekit.keys import EXPIRED, EXPIRING, Scope, StateKey, session_of
+from statekit.registry import lookup
+from statekit.state.variable import Variable
 
 
 class NotDeclared(StateError, LookupError):
     """No variable of that scope and name is declared (in the modules loaded so far)."""
 
 
-def load_declarations() -> None:
-    """Import the project's URLconf, as a server does when it starts serving, so that the
-    variables declared outside an app's ``state.py`` (autodiscovered at start-up), in modules
-    the views import, are known. A management command does not load it otherwise; the admin
-    runs in a request, where it is loaded already."""
-    if getattr(settings, "ROOT_URLCONF", None):
-        get_resolver().url_patterns  # noqa: B018  (the property imports the URLconf)
-
-
-def key_text(key: StateKey) -> str:
-    """``"<scope>:<owner>:<name>"``: one string for a key (owners never hold a ':')."""
-    return ":".join(key)
-
-
-def parse_key(text: str) -> StateKey:
-    parts = text.split(":", 2)
-    if len(parts) != 3 or parts[0] not in (*SCOPES, EXPIRED):
-        raise StateTypeError(f"{text!r} is not a statekit key ('<scope>:<owner>:<name>').")
-    return StateKey(*parts)
-
-
 def variable_of(key: StateKey) -> Variable | None:
     """The declared variable a key belongs to; None for a buried or undeclared value."""
-    return None if key.scope == EXPIRED else _registry.get((key.scope, key.name))
+    return None if key.scope == EXPIRED else lookup(key.scope, key.name)
 
 
 def declared_variable(key: StateKey) -> Variable:
@@ -136,7 +111,7 @@ def entry(key: StateKey) -> Entry | None:
 
 
 def _owner(key: StateKey) -> tuple[str, ...]:
-    return () if key.scope == "global" else (key.owner,)
+    return () if key.scope == Scope.GLOBAL else (key.owner,)
 
 
 def write(key: StateKey, value: Any) -> None:

@@ -25,18 +25,16 @@ from django.urls import reverse
 from statekit.backends import get_backend
 from statekit.backends.base import Entry
 from statekit.exceptions import BackendUnavailable, StateError
-from statekit.inspection import (
-    SCOPES,
+from statekit.keys import SCOPES, key_text, parse_key
+from statekit.models import StateValue
+from statekit.registry import declared
+from statekit.state.inspection import (
     entry,
-    key_text,
-    parse_key,
     remove,
     size,
     users_of,
     write,
 )
-from statekit.models import StateValue
-from statekit.state import declared
 
 PER_PAGE = 100
 #: The status filter, as on the rows' changelist: absent means all values.

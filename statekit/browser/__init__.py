@@ -1,0 +1,2 @@
+"""Browser state: ``BrowserState`` (:mod:`.state`), its transport between statekit.js and the
+server (:mod:`.transport`, :mod:`.refs`, :mod:`.delivery`, :mod:`.upload`) and its sealing."""

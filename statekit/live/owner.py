@@ -1,0 +1,78 @@
+"""Whose value a watch reads: how a websocket connection becomes an owner (its session, the
+page ids issued to it), and the refusal a frame gets (:class:`Refused`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+
+from statekit.exceptions import InvalidPageId
+from statekit.keys import Scope
+from statekit.state import pages
+
+logger = logging.getLogger("statekit.live")
+
+_UNSET: Any = object()
+
+
+class Refused(Exception):
+    """A frame the consumer answers with an error frame: ``code`` and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ConnectionOwner:
+    """The owner part of :class:`~statekit.live.consumer.StateConsumer` (``self.scope`` is
+    the ASGI scope of the connection)."""
+
+    scope: dict[str, Any]
+    _session_key: str | None = _UNSET
+
+    async def owner(self, scope: str, content: dict[str, Any]) -> str | None:
+        """Whose value a watch reads: None (global), the session key, or the page's owner."""
+        if scope == Scope.GLOBAL:
+            return None
+        key = await self.session_key()
+        if key is None:
+            raise Refused(
+                "refused", "This connection has no session: load a page of the site first."
+            )
+        if scope == Scope.SESSION:
+            return key
+        page_id = content.get("page", self.query_page_id())
+        if not isinstance(page_id, str) or not page_id:
+            raise Refused(
+                "invalid",
+                f"Page state needs the page id: in 'page', or ?{pages.FIELD}= in the URL.",
+            )
+        try:
+            return await sync_to_async(pages.verify)(self.scope["session"], page_id)
+        except InvalidPageId:
+            raise Refused(
+                "refused", "The page id was not issued to this connection's session."
+            ) from None
+
+    def query_page_id(self) -> str | None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        found = query.get(pages.FIELD)
+        return found[0] if found else None
+
+    async def session_key(self) -> str | None:
+        """The key of the connection's session, if that session exists and has not expired."""
+        if self._session_key is _UNSET:
+            session = self.scope.get("session")
+            if session is None:
+                logger.warning(
+                    "statekit consumer has no scope['session']: wrap it in "
+                    "SessionMiddlewareStack or AuthMiddlewareStack to allow session state."
+                )
+                self._session_key = None
+            else:
+                await session.aitems()  # loads it: an unknown or expired key becomes None
+                self._session_key = session.session_key
+        return self._session_key
