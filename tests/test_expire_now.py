@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from statekit.backends import StateKey
 from statekit.cleanup import cleanup
-from statekit.inspection import expire_now
+from statekit.state.inspection import expire_now
 
 TRIES = 30  # each try is a fresh chance to land in the same millisecond as the expiry
 

@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 
 from statekit import GlobalState
-from statekit.live import channel_layer
+from statekit.live.publish import channel_layer
 from statekit.middleware import StatekitMiddleware
 
 pytestmark = pytest.mark.django_db(transaction=True)

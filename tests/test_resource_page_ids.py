@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import path
 
 from statekit import session_resource
-from statekit.pages import HEADER
+from statekit.state.pages import HEADER
 from tests import page_app
 from tests.test_page_ids import ended_page, forgeries
 
