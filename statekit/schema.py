@@ -115,6 +115,15 @@ class ModelNode(Node):
         return self._validate(data, path)
 
 
+def _required(tp: Any, key: str) -> bool:
+    """Whether ``key`` of TypedDict ``tp`` is required (Python 3.11's ``__required_keys__``
+    misses ``NotRequired`` in string annotations)."""
+    origin = typing.get_origin(typing.get_type_hints(tp, include_extras=True)[key])
+    if origin in (typing.Required, typing.NotRequired):
+        return origin is typing.Required
+    return key in tp.__required_keys__
+
+
 def _record(tp: Any, memo: dict[Any, Node]) -> Node | None:
     """The node of a dataclass, TypedDict or pydantic model; None for anything else."""
     pydantic = sys.modules.get("pydantic")  # a model's class means pydantic is imported
@@ -129,11 +138,11 @@ def _record(tp: Any, memo: dict[Any, Node]) -> Node | None:
         ]
     elif typing.is_typeddict(tp):
         node = TypedDictNode(tp)
-        fields = [(key, key in tp.__required_keys__) for key in tp.__annotations__]
+        fields = [(key, _required(tp, key)) for key in typing.get_type_hints(tp)]
     else:
         return None
     memo[tp] = node  # before the fields: a record may hold itself (a tree)
-    hints = typing.get_type_hints(tp)
+    hints = typing.get_type_hints(tp, include_extras=True)
     node.fields = {key: (compile_schema(hints[key], memo), req) for key, req in fields}
     return node
 
@@ -151,7 +160,7 @@ def compile_schema(tp: Any, memo: dict[Any, Node] | None = None) -> Node:
     if _ALIAS and isinstance(tp, _ALIAS):
         return compile_schema(tp.__value__, memo)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Annotated:
+    if origin in (typing.Annotated, typing.Required, typing.NotRequired):
         return compile_schema(args[0], memo)
     if origin in (typing.Union, types.UnionType):
         return UnionNode([compile_schema(a, memo) for a in args])
