@@ -59,7 +59,7 @@ def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
         if callback is None:
             continue
         try:
-            callback(decode(text))
+            callback(variable.typed(decode(text)))  # as get() gives it
         except Exception:
             report.failures += 1
             logger.exception("statekit: on_expire of %s state %r raised.", *origin(key))

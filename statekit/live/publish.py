@@ -81,9 +81,8 @@ def live_config() -> dict[str, Any]:
 
 async def current_json(variable: Any, owner: str | None) -> str:
     """The current value of ``variable`` (of ``owner``), as JSON for the browser."""
-    if variable.scope == Scope.GLOBAL:
-        return to_json(await variable.aget())
-    return to_json(await variable.aget(owner))
+    value = await (variable.aget() if variable.scope == Scope.GLOBAL else variable.aget(owner))
+    return to_json(variable.plain(value))  # a schema's typed value in its stored form
 
 
 # -- publishing ------------------------------------------------------------------------------
@@ -117,8 +116,9 @@ def publish(
     group = group_name(scope, owner, name)
 
     def message() -> dict[str, Any]:
-        # A deleted value (or a stored null) reads as what get() returns now.
-        value = new if new is not None else sender.get(*([] if scope == Scope.GLOBAL else [owner]))
+        value = new
+        if value is None:  # a deleted value (or a stored null) reads as what get() returns now
+            value = sender.plain(sender.get(*([] if scope == Scope.GLOBAL else [owner])))
         return {"type": EVENT, "group": group, "value": to_json(value)}
 
     _run(message, layer, group, f"{scope} state {name!r}")

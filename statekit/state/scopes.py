@@ -15,10 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 from statekit.keys import Scope, StateKey
 from statekit.state.pages import apage_owner, page_owner
 from statekit.state.sessions import asession_key, session_key
-from statekit.state.variable import Number, Variable, _qualname
+from statekit.state.variable import Number, T, Variable, _qualname
 
 
-class GlobalState(Variable):
+class GlobalState(Variable[T]):
     """A value shared by every user and every process. It lives until it is deleted.
 
     ``public=True`` lets any page watch it over the websocket; others are server-only.
@@ -26,9 +26,11 @@ class GlobalState(Variable):
 
     scope = Scope.GLOBAL
 
-    def __init__(self, name: str, *, default: Any = None, public: bool = False) -> None:
+    def __init__(
+        self, name: str, *, default: Any = None, public: bool = False, schema: Any = None
+    ) -> None:
         self.public = bool(public)
-        super().__init__(name, default=default)
+        super().__init__(name, default=default, schema=schema)
 
     def _signature(self) -> tuple[Any, ...]:
         return (*super()._signature(), self.public)
@@ -40,40 +42,40 @@ class GlobalState(Variable):
         """Where the value is stored."""
         return self._key()
 
-    def get(self) -> Any:
+    def get(self) -> T:
         return self._get(self._key())
 
-    def set(self, value: Any) -> None:
+    def set(self, value: T) -> None:
         self._set(self._key(), value)
 
-    def update(self, fn: Callable[[Any], Any]) -> Any:
+    def update(self, fn: Callable[[T], T]) -> T:
         """Atomically replace the value by ``fn(copy of value)``; return the new value."""
         return self._update(self._key(), fn)
 
-    def incr(self, amount: Number = 1) -> Any:
+    def incr(self, amount: Number = 1) -> T:
         """Atomically add ``amount``; return the new value."""
         return self._incr(self._key(), amount)
 
     def delete(self) -> None:
         self._delete(self._key())
 
-    async def aget(self) -> Any:
+    async def aget(self) -> T:
         return await self._aget(self._key())
 
-    async def aset(self, value: Any) -> None:
+    async def aset(self, value: T) -> None:
         await self._aset(self._key(), value)
 
-    async def aupdate(self, fn: Callable[[Any], Any]) -> Any:
+    async def aupdate(self, fn: Callable[[T], T]) -> T:
         return await self._aupdate(self._key(), fn)
 
-    async def aincr(self, amount: Number = 1) -> Any:
+    async def aincr(self, amount: Number = 1) -> T:
         return await self._aincr(self._key(), amount)
 
     async def adelete(self) -> None:
         await self._adelete(self._key())
 
 
-class OwnedState(Variable):
+class OwnedState(Variable[T]):
     """A variable with one value per owner (a session, a page) and an optional lifetime.
 
     ``ttl`` (seconds or timedelta): a value nobody reads or writes for that long is gone.
@@ -88,13 +90,14 @@ class OwnedState(Variable):
         default: Any = None,
         ttl: float | timedelta | None = None,
         on_expire: Callable[[Any], Any] | None = None,
+        schema: Any = None,
     ) -> None:
         if on_expire is not None and not callable(on_expire):
             raise ImproperlyConfigured(
                 f"on_expire of {name!r} must be callable, not {on_expire!r}."
             )
         self.on_expire = on_expire
-        super().__init__(name, default=default, ttl=ttl)
+        super().__init__(name, default=default, ttl=ttl, schema=schema)
 
     def _signature(self) -> tuple[Any, ...]:
         return (*super()._signature(), _qualname(self.on_expire))
@@ -109,40 +112,40 @@ class OwnedState(Variable):
         """Where ``owner``'s value is stored (see the scopes for what an owner may be)."""
         return self._key(owner)
 
-    def get(self, owner: Any) -> Any:
+    def get(self, owner: Any) -> T:
         return self._get(self._key(owner))
 
-    def set(self, owner: Any, value: Any) -> None:
+    def set(self, owner: Any, value: T) -> None:
         self._set(self._key(owner), value)
 
-    def update(self, owner: Any, fn: Callable[[Any], Any]) -> Any:
+    def update(self, owner: Any, fn: Callable[[T], T]) -> T:
         """Atomically replace the value by ``fn(copy of value)``; return the new value."""
         return self._update(self._key(owner), fn)
 
-    def incr(self, owner: Any, amount: Number = 1) -> Any:
+    def incr(self, owner: Any, amount: Number = 1) -> T:
         """Atomically add ``amount``; return the new value."""
         return self._incr(self._key(owner), amount)
 
     def delete(self, owner: Any) -> None:
         self._delete(self._key(owner))
 
-    async def aget(self, owner: Any) -> Any:
+    async def aget(self, owner: Any) -> T:
         return await self._aget(await self._akey(owner))
 
-    async def aset(self, owner: Any, value: Any) -> None:
+    async def aset(self, owner: Any, value: T) -> None:
         await self._aset(await self._akey(owner), value)
 
-    async def aupdate(self, owner: Any, fn: Callable[[Any], Any]) -> Any:
+    async def aupdate(self, owner: Any, fn: Callable[[T], T]) -> T:
         return await self._aupdate(await self._akey(owner), fn)
 
-    async def aincr(self, owner: Any, amount: Number = 1) -> Any:
+    async def aincr(self, owner: Any, amount: Number = 1) -> T:
         return await self._aincr(await self._akey(owner), amount)
 
     async def adelete(self, owner: Any) -> None:
         await self._adelete(await self._akey(owner))
 
 
-class SessionState(OwnedState):
+class SessionState(OwnedState[T]):
     """A value per Django session, shared by the session's tabs.
 
     ``owner`` is an HttpRequest, a SessionBase or a session key (see :func:`session_key`).
@@ -157,7 +160,7 @@ class SessionState(OwnedState):
         return StateKey(self.scope, await asession_key(owner, self), self.name)
 
 
-class PageState(OwnedState):
+class PageState(OwnedState[T]):
     """A value per page load (a tab), like Gradio's gr.State: a refresh starts afresh.
 
     ``owner`` is the request (carrying the page id statekit.js sends, see

@@ -1,5 +1,6 @@
-"""What every declared variable shares: name, default, ttl, encoding, change notification,
-and the operations on a stored key. The scopes (:mod:`statekit.state.scopes`) say whose key.
+"""What every declared variable shares: name, default, ttl, schema, encoding, change
+notification, and the operations on a stored key. The scopes (:mod:`statekit.state.scopes`)
+say whose key.
 """
 
 from __future__ import annotations
@@ -9,19 +10,22 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 from statekit import registry
 from statekit.backends import get_backend
 from statekit.codec import decode, dumps, encode
+from statekit.exceptions import StateTypeError
 from statekit.keys import MAX_TTL, StateKey
 from statekit.signals import state_changed, variable_declared
+from statekit.state.schema import Node, declare
 
 NAME = re.compile(r"[\w.:-]{1,200}")
 
 Number = int | float | Decimal
+T = TypeVar("T")
 
 
 def positive_seconds(value: float | timedelta | None, what: str) -> float | None:
@@ -55,13 +59,22 @@ def _qualname(fn: Callable | None) -> str | None:
     return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}"
 
 
-class Variable:
-    """What the scopes share: name, default, ttl, encoding and change notification."""
+class Variable(Generic[T]):
+    """What the scopes share: name, default, ttl, schema, encoding and change notification.
+
+    ``schema`` (a type expression, see :mod:`statekit.state.schema`): every write is checked
+    against it and reads give values of that type.
+    """
 
     scope: ClassVar[str]
 
     def __init__(
-        self, name: str, *, default: Any = None, ttl: float | timedelta | None = None
+        self,
+        name: str,
+        *,
+        default: Any = None,
+        ttl: float | timedelta | None = None,
+        schema: Any = None,
     ) -> None:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ImproperlyConfigured(
@@ -70,13 +83,31 @@ class Variable:
             )
         self.name = name
         self.ttl = positive_seconds(ttl, f"ttl of {name!r}")
+        self.schema = schema
+        self._schema: Node | None = None if schema is None else declare(schema, name)
         self._factory: Callable[[], Any] | None = default if callable(default) else None
-        self._default_text = None if callable(default) else dumps(default, name)
+        if self._factory is None:
+            self._default_text: str | None = dumps(self._fitting_default(default), name)
+        else:
+            self._default_text = None
+            if self._schema is not None:  # the factory's value must fit too
+                self._fitting_default(self._factory())
         self.declared_in = _caller_module()
         self._register()
 
     def _signature(self) -> tuple[Any, ...]:
-        return (type(self), self._default_text or _qualname(self._factory), self.ttl)
+        default = self._default_text or _qualname(self._factory)
+        return (type(self), default, self.ttl, repr(self.schema))
+
+    def _fitting_default(self, default: Any) -> Any:
+        """The plain form of ``default``; a default that does not fit the schema is an error
+        of the declaration."""
+        try:
+            return self.plain(default)
+        except StateTypeError as exc:
+            raise ImproperlyConfigured(
+                f"The default of {self.name!r} does not fit its schema: {exc}"
+            ) from None
 
     def _register(self) -> None:
         first = registry.register(self)
@@ -95,26 +126,64 @@ class Variable:
     def __repr__(self) -> str:
         default = self._factory or decode(self._default_text or "null")
         ttl = "" if self.ttl is None else f", ttl={self.ttl:g}"
-        return f"{type(self).__name__}({self.name!r}, default={default!r}{ttl})"
+        schema = "" if self.schema is None else f", schema={self.schema!r}"
+        return f"{type(self).__name__}({self.name!r}, default={default!r}{ttl}{schema})"
 
     # -- values --------------------------------------------------------------------------
 
-    def default(self) -> Any:
+    def default(self) -> T:
         """A fresh default value: the factory's result, or a deep copy of the default."""
-        if self._factory is not None:
-            return self._factory()
-        return decode(self._default_text or "null")
+        if self._factory is None:
+            return self.typed(decode(self._default_text or "null"))
+        value = self._factory()
+        return value if self._schema is None else self.typed(self.plain(value))
 
     def _default_json(self) -> str:
         if self._factory is not None:
-            return encode(self._factory(), self.name)
+            return encode(self.plain(self._factory()), self.name)
         return self._default_text or "null"
 
-    def _read(self, text: str | None) -> Any:
-        return self.default() if text is None else decode(text)
+    def plain(self, value: Any) -> Any:
+        """``value`` as it is stored: checked against the schema (StateTypeError naming the
+        offending path) and in plain form (dicts, lists, the codec's types)."""
+        return value if self._schema is None else self._schema.dump(value, self.name)
 
-    def _updater(self, fn: Callable[[Any], Any]) -> Callable[[str | None], str]:
-        return lambda old: encode(fn(self._read(old)), self.name)
+    def typed(self, data: Any) -> T:
+        """A decoded stored value as the schema's type; StateTypeError if it does not fit
+        (stored before the schema changed)."""
+        if self._schema is None:
+            return data  # type: ignore[no-any-return]
+        try:
+            return self._schema.load(data, self.name)  # type: ignore[no-any-return]
+        except StateTypeError as exc:
+            raise StateTypeError(
+                f"The stored value of {self.name!r} does not fit its schema ({exc}): set "
+                "or delete it.",
+                exc.path,
+            ) from None
+
+    def _read(self, text: str | None) -> T:
+        return self.default() if text is None else self.typed(decode(text))
+
+    def _updater(self, fn: Callable[[T], Any]) -> Callable[[str | None], str]:
+        return lambda old: encode(self.plain(fn(self._read(old))), self.name)
+
+    def _adder(self, amount: Number) -> Callable[[Any], Any]:
+        """``incr`` of a variable with a schema: an update, so the sum is checked."""
+
+        def add(value: Any) -> Any:
+            if any(isinstance(x, bool) or not isinstance(x, Number) for x in (value, amount)):
+                raise StateTypeError(
+                    f"{self.name}: incr needs numbers, got {type(value).__name__} + "
+                    f"{type(amount).__name__}",
+                    self.name,
+                )
+            try:
+                return value + amount
+            except TypeError as exc:  # Decimal + float
+                raise StateTypeError(f"{self.name}: incr: {exc}", self.name) from None
+
+        return add
 
     # -- notification ----------------------------------------------------------------------
 
@@ -124,12 +193,20 @@ class Variable:
         """
 
         def relay(sender: Variable, *, owner: str | None, old: Any, new: Any, **kwargs: Any):
-            receiver(owner, old, new)
+            receiver(owner, self._relayed(old), self._relayed(new))
 
         state_changed.connect(
             relay, sender=self.sender, weak=False, dispatch_uid=(id(self.sender), receiver)
         )
         return receiver
+
+    def _relayed(self, data: Any) -> Any:
+        """A value of a change for ``on_change``: typed (None: none, or an old one that does
+        not fit the schema)."""
+        try:
+            return None if data is None else self.typed(data)
+        except StateTypeError:
+            return None
 
     def _change(self, key: StateKey, old: str | None, new: str | None) -> dict[str, Any] | None:
         """The signal kwargs for a write from ``old`` to ``new``, None if nothing changed."""
@@ -155,19 +232,21 @@ class Variable:
 
     # -- operations on a key -------------------------------------------------------------
 
-    def _get(self, key: StateKey) -> Any:
+    def _get(self, key: StateKey) -> T:
         return self._read(get_backend().get(key, self.ttl))
 
     def _set(self, key: StateKey, value: Any) -> None:
-        text = encode(value, self.name)
+        text = encode(self.plain(value), self.name)
         self._notify(key, get_backend().set(key, text, self.ttl), text)
 
-    def _update(self, key: StateKey, fn: Callable[[Any], Any]) -> Any:
+    def _update(self, key: StateKey, fn: Callable[[T], Any]) -> T:
         old, new = get_backend().update(key, self._updater(fn), self.ttl)
         self._notify(key, old, new)
-        return decode(new)
+        return self.typed(decode(new))
 
     def _incr(self, key: StateKey, amount: Number) -> Any:
+        if self._schema is not None:
+            return self._update(key, self._adder(amount))
         default = self._default_json()
         old, new = get_backend().incr(key, amount, default, self.ttl)
         self._notify(key, default if old is None else old, new)  # old: what get() gave
@@ -176,19 +255,21 @@ class Variable:
     def _delete(self, key: StateKey) -> None:
         self._notify(key, get_backend().delete(key), None)
 
-    async def _aget(self, key: StateKey) -> Any:
+    async def _aget(self, key: StateKey) -> T:
         return self._read(await get_backend().aget(key, self.ttl))
 
     async def _aset(self, key: StateKey, value: Any) -> None:
-        text = encode(value, self.name)
+        text = encode(self.plain(value), self.name)
         await self._anotify(key, await get_backend().aset(key, text, self.ttl), text)
 
-    async def _aupdate(self, key: StateKey, fn: Callable[[Any], Any]) -> Any:
+    async def _aupdate(self, key: StateKey, fn: Callable[[T], Any]) -> T:
         old, new = await get_backend().aupdate(key, self._updater(fn), self.ttl)
         await self._anotify(key, old, new)
-        return decode(new)
+        return self.typed(decode(new))
 
     async def _aincr(self, key: StateKey, amount: Number) -> Any:
+        if self._schema is not None:
+            return await self._aupdate(key, self._adder(amount))
         default = self._default_json()
         old, new = await get_backend().aincr(key, amount, default, self.ttl)
         await self._anotify(key, default if old is None else old, new)

@@ -114,7 +114,7 @@ class Command(BaseCommand):
             var = variable_of(key)
             if var is None:
                 raise StateError(f"no {key.scope} state {key.name!r} is stored or declared")
-            text = encode(var.default(), key.name)
+            text = encode(var.plain(var.default()), key.name)
             self.stderr.write("(nothing stored: this is the default)")
         self.stdout.write(text)
 
