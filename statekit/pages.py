@@ -84,12 +84,16 @@ def new_page(request: HttpRequest) -> str:
 def page_config(request: HttpRequest | None) -> dict[str, Any] | None:
     """statekit.js's page section: a new page id, and where to say the page closed.
 
-    Only when the project declares PageState: a page id needs a session (it is saved, and
-    its cookie sent), which a site without page state should not pay for on every page.
+    Only when the project declares PageState or a page resource: a page id needs a session
+    (it is saved, and its cookie sent), which a site without them should not pay for on
+    every page.
     """
+    from statekit import page_resources
     from statekit.state import declared
 
-    if request is None or getattr(request, "session", None) is None or not declared("page"):
+    if request is None or getattr(request, "session", None) is None:
+        return None
+    if not (declared("page") or page_resources.declared()):
         return None
     try:
         close_url = reverse("statekit:page-close")
