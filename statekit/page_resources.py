@@ -24,7 +24,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from statekit.resources import ResourcePool, _pools
+from statekit import resources
+from statekit.resources import ResourcePool
 
 
 class PageResource(ResourcePool):
@@ -59,4 +60,4 @@ def page_resource(
 
 def declared() -> bool:
     """Whether any page resource exists: pages then need a page id, as for PageState."""
-    return any(isinstance(pool, PageResource) for pool in list(_pools))
+    return any(isinstance(pool, PageResource) for pool in list(resources._pools))
