@@ -4,20 +4,22 @@ into retries, and the cleanup deletes values no on_expire needs without reading 
 from __future__ import annotations
 
 import multiprocessing
-import traceback
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connections
+from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from statekit import GlobalState, SessionState
 from statekit.backends import StateKey
+from statekit.backends.sql import drop_statement, expired_rows
 from statekit.cleanup import cleanup
 from statekit.models import StateValue
 from tests.conftest import BACKENDS
+from tests.update_worker import hammer
 
 DATABASES = [p for p in BACKENDS if p.id != "cache"]
 
@@ -90,45 +92,28 @@ def test_incr_keeps_a_live_expiry_and_buries_a_dead_value(backend, name):
     assert backend.entry(key).expires_at > timezone.now() + timedelta(seconds=50)
 
 
-def _hammer(start, counter_path: str, name: str, updates: int) -> None:
-    start.wait()
-    calls = 0
-
-    def append(items):
-        nonlocal calls
-        calls += 1
-        return [*items, 1]
-
-    log = GlobalState(name, default=list)
-    try:
-        for _ in range(updates):
-            log.update(append)
-    except Exception:
-        with open(f"{counter_path}.error", "a") as out:
-            out.write(traceback.format_exc())
-        raise
-    with open(counter_path, "a") as out:
-        out.write(f"{calls}\n")
-    connections.close_all()
-
-
 @pytest.mark.parametrize("backend", [p for p in DATABASES if p.id == "db-postgres"], indirect=True)
 def test_contended_update_does_not_collapse_into_retries(backend, name, tmp_path):
     """8 processes update one row: fn runs about once per update, not several times."""
     processes, updates = 8, 60
     calls = tmp_path / "calls"
-    connections.close_all()
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
+    connection = connections[backend.alias]
+    setup = {
+        "databases": {backend.alias: connection.settings_dict["NAME"]},
+        "statekit": settings.STATEKIT,
+    }
+    context = multiprocessing.get_context("spawn")  # see tests/update_worker.py
+    start = context.Barrier(processes)  # each waits, its set-up done, for the others
     workers = [
-        context.Process(target=_hammer, args=(start, str(calls), name, updates))
+        context.Process(target=hammer, args=(start, setup, str(calls), name, updates))
         for _ in range(processes)
     ]
     for worker in workers:
         worker.start()
-    start.set()
     for worker in workers:
         worker.join(timeout=240)
+        if worker.is_alive():  # hung: reported below (exit code None)
+            worker.kill()
     errors = tmp_path / "calls.error"
     assert [w.exitcode for w in workers] == [0] * processes, errors.exists() and errors.read_text()
     assert len(GlobalState(name, default=list).get()) == processes * updates
@@ -160,3 +145,42 @@ def test_cleanup_deletes_values_without_on_expire_in_few_statements(backend, nam
     assert report.by_variable["session", f"{name}.plain"] == 5000
     # Old code: one DELETE ... RETURNING value per 50 values, 100 and more.
     assert len(deletes) <= 6, deletes
+
+
+def _visited(plan: dict) -> int:
+    """The rows the table scans under ``plan`` looked at (kept or filtered out), all loops."""
+    seen = 0
+    if "Relation Name" in plan:
+        looked = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)
+        seen = looked * plan["Actual Loops"]
+    return seen + sum(_visited(child) for child in plan.get("Plans", []))
+
+
+@pytest.mark.parametrize("backend", [p for p in DATABASES if p.id == "db-postgres"], indirect=True)
+def test_a_cleanup_batch_reads_its_rows_not_the_table(backend, name):
+    """A batch of the cleanup's deletes looks at about the rows it deletes, however many
+    expired rows are left: ``id IN (SELECT ... LIMIT n)`` joined the whole table per batch,
+    which made the cleanup of a large table quadratic."""
+    past, limit = timezone.now() - timedelta(seconds=1), 500
+    StateValue.objects.using(backend.alias).bulk_create(
+        [
+            StateValue(scope="session", owner=f"s{i}", name=name, value="1", expires_at=past)
+            for i in range(40 * limit)
+        ],
+        batch_size=5000,
+    )
+    connection = connections[backend.alias]
+    table = connection.ops.quote_name(StateValue._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    batches = [
+        (drop_statement("postgresql", table, 0), [now, "expired", limit, now]),
+        (f"DELETE FROM {table} WHERE {expired_rows('postgresql', table)}", [now, limit, now]),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")  # the planner sees the table as it is
+        for statement, params in batches:
+            with transaction.atomic(using=backend.alias):
+                cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params)
+                plan = cursor.fetchone()[0][0]["Plan"]
+                transaction.set_rollback(True, using=backend.alias)
+            assert _visited(plan) <= 3 * limit, plan

@@ -217,7 +217,9 @@ class CacheBackend(BaseBackend):
         return _text(self._run("DELETE", [self.keys.key(key), self.index, self._grave(key)]))
 
     def expire(self, key: StateKey, ttl: float) -> None:
-        self._run("EXPIRE", [self.keys.key(key), self.index], [_ms(ttl)])
+        # Not _ms(): for EXPIRE, 0 is "due now", not "no ttl" (rounded up, it was due 1 ms
+        # later, so a read or a cleanup in that millisecond still found the value live).
+        self._run("EXPIRE", [self.keys.key(key), self.index], [max(0, round(ttl * 1000))])
 
     def move_owner(self, old: str, new: str) -> None:
         prefix, owner = glob_literal(self.keys.prefix), glob_literal(old)

@@ -17,7 +17,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator, Set
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import wraps
 from time import monotonic
@@ -38,7 +38,14 @@ from statekit.backends.base import (
     adding,
     session_of,
 )
-from statekit.backends.sql import INTEGER, MAX_AMOUNT, Statements, statements
+from statekit.backends.sql import (
+    INTEGER,
+    MAX_AMOUNT,
+    Statements,
+    drop_statement,
+    expired_rows,
+    statements,
+)
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.models import StateValue
@@ -108,6 +115,7 @@ class DatabaseBackend(BaseBackend):
     def __init__(self) -> None:
         self.alias: str = get_settings()["DATABASE"]
         self._contended: dict[StateKey, float] = {}  # key: until when (monotonic) to lock
+        self._statements: Statements | None = None
 
     def _rows(self, key: StateKey) -> QuerySet[StateValue]:
         return StateValue.objects.using(self.alias).filter(
@@ -122,15 +130,18 @@ class DatabaseBackend(BaseBackend):
         only does so once the expiry is short of that by a tenth of ttl (at most 60 s).
         """
         now = timezone.now()
-        found = self._rows(key).filter(_live(now)).values_list("pk", "value", "expires_at")[:1]
-        if not found:
+        adapt = connections[self.alias].ops.adapt_datetimefield_value
+        found = self._execute(self.statements().fetch, [*key, adapt(now)])
+        if found is None:
             return None
-        pk, text, expires_at = found[0]
+        pk, text, expires_at = found
+        if expires_at is not None and timezone.is_naive(expires_at):  # SQLite: UTC, naive
+            expires_at = timezone.make_aware(expires_at, UTC)
         if ttl is not None and expires_at is not None:
-            fresh = _expiry(now, ttl)
+            fresh = now + timedelta(seconds=ttl)
             if fresh - expires_at > timedelta(seconds=min(ttl / 10, 60)):
-                live = StateValue.objects.using(self.alias).filter(pk=pk, expires_at__gt=now)
-                if live.update(expires_at=fresh):
+                slide = [adapt(fresh), pk, adapt(now)]
+                if self._execute_count(self.statements().slide, slide):
                     expires_at = fresh
         return text, expires_at
 
@@ -139,9 +150,12 @@ class DatabaseBackend(BaseBackend):
         return None if found is None else found[0]
 
     def statements(self) -> Statements:
-        connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
-        return statements(connection.vendor, table)
+        """The hot paths' SQL for this database (its vendor does not change)."""
+        if self._statements is None:
+            connection = connections[self.alias]
+            table = connection.ops.quote_name(StateValue._meta.db_table)
+            self._statements = statements(connection.vendor, table)
+        return self._statements
 
     def _execute(self, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         """Run ``sql``; its first row (the rest, if any, is not read)."""
@@ -149,10 +163,11 @@ class DatabaseBackend(BaseBackend):
             cursor.execute(sql, params)
             return cursor.fetchone() if cursor.description else None
 
-    def _now(self) -> tuple[datetime, Any]:
-        """Now, and now as the database takes it as a parameter."""
+    def _times(self, ttl: float | None) -> tuple[Any, Any]:
+        """Now and the expiry a write with ``ttl`` gives, as the database takes them."""
         now = timezone.now()
-        return now, connections[self.alias].ops.adapt_datetimefield_value(now)
+        adapt = connections[self.alias].ops.adapt_datetimefield_value
+        return adapt(now), adapt(_expiry(now, ttl))
 
     def writing(self, key: StateKey) -> AbstractContextManager[None]:
         """Around each write of ``key`` (cached_db invalidates its copy)."""
@@ -185,8 +200,7 @@ class DatabaseBackend(BaseBackend):
         locking: bool,
     ) -> tuple[str | None, str | None] | None:
         """One write of ``key``; ``None`` if another writer got there first."""
-        now, at = self._now()
-        expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+        at, expiry = self._times(ttl)
         found = self._execute(sql.read_locked if locking else sql.read, [at, *key])
         if found is None:
             new = fn(None)
@@ -229,8 +243,7 @@ class DatabaseBackend(BaseBackend):
     def _set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
         sql = self.statements()
         if sql.set_live is not None:  # a live row: one statement
-            now, at = self._now()
-            expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+            at, expiry = self._times(ttl)
             found = self._execute(sql.set_live, [text, at, ttl is None, expiry, *key, at])
             if found is not None:
                 return cast(str, found[0])
@@ -246,7 +259,7 @@ class DatabaseBackend(BaseBackend):
 
     @reachable
     def _delete(self, key: StateKey) -> str | None:
-        found = self._execute(self.statements().delete_live, [*key, self._now()[1]])
+        found = self._execute(self.statements().delete_live, [*key, self._times(None)[0]])
         if found is not None:  # a live row: one statement
             return cast(str, found[0])
         return self.write(key, lambda old: None, None)[0]
@@ -267,8 +280,7 @@ class DatabaseBackend(BaseBackend):
     ) -> tuple[str | None, str] | None:
         """One statement: insert ``first`` or add ``amount`` to a live integer; ``None``
         (nothing written) if the row is dead or holds anything else."""
-        now, at = self._now()
-        expiry = connections[self.alias].ops.adapt_datetimefield_value(_expiry(now, ttl))
+        at, expiry = self._times(ttl)
         found = self._execute(self.statements().incr, [*key, first, at, expiry, amount])
         if found is None:
             return None
@@ -296,36 +308,26 @@ class DatabaseBackend(BaseBackend):
 
     @reachable
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
-        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly
-        # the rows this statement deleted. The outer expiry test is re-checked on rows that a
-        # concurrent write just extended, so live state is never taken.
+        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly the rows this
+        # statement deleted.
         connection = connections[self.alias]
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         table = connection.ops.quote_name(StateValue._meta.db_table)
-        return self._delete_returning(
-            f"id IN (SELECT id FROM {table} WHERE expires_at <= %s LIMIT %s) AND expires_at <= %s",
-            [now, limit, now],
-        )
+        return self._delete_returning(expired_rows(connection.vendor, table), [now, limit, now])
 
     @reachable
     def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
-        # As pop_expired, but the values stay in the database: on PostgreSQL even the
-        # count per variable is made there.
+        # As pop_expired, but the values stay in the database.
         connection = connections[self.alias]
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         table = connection.ops.quote_name(StateValue._meta.db_table)
-        kept = ", ".join(["(%s, %s)"] * len(keep))
-        spared = f"AND (scope, name) NOT IN ({kept})" if keep else ""
-        sql = (
-            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= %s "
-            f"AND scope <> %s {spared} LIMIT %s) AND expires_at <= %s RETURNING scope, name"
-        )
-        params = [now, EXPIRED, *(part for pair in sorted(keep) for part in pair), limit, now]
-        if connection.vendor == "postgresql":
-            sql = f"WITH gone AS ({sql}) SELECT scope, name, count(*) FROM gone GROUP BY 1, 2"
+        kept = [part for pair in sorted(keep) for part in pair]
         counts: Counter[tuple[str, str]] = Counter()
         with transaction.atomic(using=self.alias), connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(
+                drop_statement(connection.vendor, table, len(keep)),
+                [now, EXPIRED, *kept, limit, now],
+            )
             for scope, name, *count in cursor:
                 counts[scope, name] += count[0] if count else 1
         return counts

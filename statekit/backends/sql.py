@@ -31,6 +31,10 @@ class Statements(NamedTuple):
     # params: value, now, keep expiry (bool), expiry, scope, owner, name, now. PostgreSQL
     # only (SQLite's RETURNING cannot see the FROM clause): the previous text of a live row.
     set_live: str | None
+    # params: scope, owner, name, now. (id, value, expires_at) of the live row.
+    fetch: str
+    # params: expiry, id, now. Extends the expiry of a live row.
+    slide: str
     # params: scope, owner, name, now. The deleted live row's text.
     delete_live: str
     # params: scope, owner, name, now. (id, value, version, dead) of the row, live or dead.
@@ -44,6 +48,35 @@ class Statements(NamedTuple):
     # params: scope, owner, name, value, now, expiry. Returns the id, nothing if the key
     # exists already.
     insert: str
+
+
+def expired_rows(vendor: str, table: str, condition: str = "") -> str:
+    """A condition on the rows of ``table`` that picks up to ``%s`` rows past their expiry
+    (params: now, those of ``condition``, limit, now).
+
+    On PostgreSQL the picked rows are named by ``ctid`` (a TID scan): with ``id IN (...)``
+    the planner joins the whole table, every batch. A row that a concurrent write moved has
+    a new ctid and is skipped; the outer expiry test is rechecked on rows such a write
+    extended, so live state is never taken.
+    """
+    column = "ctid" if vendor == "postgresql" else "id"  # SQLite: id is the rowid
+    picked = f"SELECT {column} FROM {table} WHERE expires_at <= %s {condition} LIMIT %s"
+    chosen = f"= ANY(ARRAY({picked}))" if vendor == "postgresql" else f"IN ({picked})"
+    return f"{column} {chosen} AND expires_at <= %s"
+
+
+@lru_cache(maxsize=64)
+def drop_statement(vendor: str, table: str, kept: int) -> str:
+    """Delete expired rows but buried ones and those of ``kept`` variables; return
+    ``(scope, name, count)`` per variable (counted by the database on PostgreSQL; one row
+    per value, without a count, elsewhere). Params: now, EXPIRED, the kept ``(scope,
+    name)`` pairs flat, limit, now."""
+    spared = f"AND (scope, name) NOT IN ({', '.join(['(%s, %s)'] * kept)})" if kept else ""
+    where = expired_rows(vendor, table, f"AND scope <> %s {spared}")
+    sql = f"DELETE FROM {table} WHERE {where} RETURNING scope, name"
+    if vendor == "postgresql":
+        return f"WITH gone AS ({sql}) SELECT scope, name, count(*) FROM gone GROUP BY 1, 2"
+    return sql
 
 
 @lru_cache(maxsize=8)
@@ -76,6 +109,8 @@ def statements(vendor: str, table: str) -> Statements:
             f"AND {integer} RETURNING value, version"
         ),
         set_live=set_live,
+        fetch=f"SELECT id, value, expires_at FROM {table} WHERE {KEY} AND {LIVE}",
+        slide=f"UPDATE {table} SET expires_at = %s WHERE id = %s AND expires_at > %s",
         delete_live=f"DELETE FROM {table} WHERE {KEY} AND {LIVE} RETURNING value",
         read=read,
         read_locked=f"{read} FOR UPDATE" if vendor == "postgresql" else None,
