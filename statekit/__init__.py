@@ -2,6 +2,7 @@
 
 from statekit.browser.state import BrowserState
 from statekit.exceptions import BackendUnavailable, StateError, StateTypeError, ValueTooLarge
+from statekit.lifecycle.page_resources import page_resource
 from statekit.lifecycle.resources import session_resource
 from statekit.state import GlobalState, PageState, SessionState
 
@@ -14,5 +15,6 @@ __all__ = [
     "StateError",
     "StateTypeError",
     "ValueTooLarge",
+    "page_resource",
     "session_resource",
 ]

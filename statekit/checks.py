@@ -18,7 +18,8 @@ from django.utils.module_loading import import_string
 from statekit.backends import backend_class
 from statekit.conf import SettingsError, get_settings
 from statekit.keys import Scope
-from statekit.lifecycle.resources import any_in_use
+from statekit.lifecycle.page_resources import PageResource
+from statekit.lifecycle.resources import SessionResource, any_in_use
 from statekit.registry import declared, load_declarations
 
 PROCESS_LOCAL = (LocMemCache, DummyCache, FileBasedCache)
@@ -250,7 +251,8 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         reverse("statekit:page-close")
     except NoReverseMatch:
         users = [f"PageState {v.name!r}" for v in declared(Scope.PAGE)]
-        users += ["session resources"] if any_in_use() else []
+        users += ["session resources"] if any_in_use(SessionResource) else []
+        users += ["page resources"] if any_in_use(PageResource) else []
         if users:
             messages.append(
                 Warning(

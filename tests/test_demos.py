@@ -154,38 +154,46 @@ def refresh_until_closed(tab: Any, counter: str, timeout: float = 10) -> None:
         time.sleep(0.1)
 
 
-def test_counter_resource_lives_until_its_page_or_session_closes(server, browser, open_tab):
+def test_counter_page_resource_one_per_tab_closed_with_its_tab(server, browser, open_tab):
+    """Gradio's guide: two tabs, two counters, each closed with its own tab."""
     context = browser.new_context()
-    tab = open_tab(context, server.url + "/counter/")
-    first, count = counter_shown(tab)
-    assert count == 0
+    one = open_tab(context, server.url + "/counter/")
+    two = open_tab(context, server.url + "/counter/")  # the same session, another page
+    first, count = counter_shown(one)
+    second, _ = counter_shown(two)
+    assert first != second and count == 0
     for expected in ("1", "2"):
-        tab.click("#increment")
-        expect(tab.locator("#count")).to_have_text(expected)
+        one.click("#increment")
+        expect(one.locator("#count")).to_have_text(expected)
+    two.click("#increment")
+    expect(two.locator("#count")).to_have_text("1")  # its own counter, not the first tab's
 
-    tab.reload()  # a new page load: a new counter; the old one is closed
-    second, count = counter_shown(tab)
-    assert second != first and count == 0
-    closed = tab.locator("#closed li")
-    expect(closed.first).to_have_text(re.compile(rf"^{first}: closed with count 2 at "))
+    two.goto("about:blank")  # the second tab closes: its beacon closes its counter only
+    refresh_until_closed(one, second)
+    assert not one.locator(f"#closed li:has-text('{first}')").count()
+    one.click("#increment")
+    expect(one.locator("#count")).to_have_text("3")
+    assert counter_shown(one)[0] == first
 
-    tab.click("#increment")
-    expect(tab.locator("#count")).to_have_text("1")
-    with tab.expect_navigation():
-        tab.click("#end-session")  # the session ends: its objects close
-    third, count = counter_shown(tab)
+    one.reload()  # a new page load: a new counter; the old page's beacon closes the old one
+    third, count = counter_shown(one)
     assert third not in (first, second) and count == 0
-    expect(closed.first).to_have_text(re.compile(rf"^{second}: closed with count 1 at "))
-    tab.click("#increment")
-    expect(tab.locator("#count")).to_have_text("1")
-
-    other = open_tab(browser.new_context(), server.url + "/counter/")  # another session
-    assert counter_shown(other)[0] not in (first, second, third)
-    tab.goto("about:blank")  # the page that built the counter closes: it is closed
-    refresh_until_closed(other, third)  # its close beacon arrives when it arrives
-    expect(other.locator("#closed li").first).to_have_text(
-        re.compile(rf"^{third}: closed with count 1 at ")
+    refresh_until_closed(one, first)
+    expect(one.locator(f"#closed li:has-text('{first}')")).to_have_text(
+        re.compile(rf"^{first}: closed with count 3 at ")
     )
+
+    four = open_tab(context, server.url + "/counter/")
+    fourth, _ = counter_shown(four)
+    other = open_tab(browser.new_context(), server.url + "/counter/")  # another session
+    kept, _ = counter_shown(other)
+    with one.expect_navigation():
+        one.click("#end-session")  # the session ends: the counters of all its tabs close
+    fifth, count = counter_shown(one)
+    assert fifth not in (first, second, third, fourth) and count == 0
+    refresh_until_closed(one, third)
+    refresh_until_closed(one, fourth)
+    assert not one.locator(f"#closed li:has-text('{kept}')").count()
     context.close()
     other.context.close()
 

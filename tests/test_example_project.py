@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY_LINES = {
     "visitors": "visitors.incr()",
     "cart": "@cart.on_change",
-    "counter": "session_resource(Counter",
+    "counter": "page_resource(Counter",
     "credentials": "encrypted=True",
     "scores": "scores.update(lambda scores: [*scores, score])",
     "chat": "chat.update(request, lambda history: [*history, message])",

@@ -9,6 +9,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
+from statekit import page_resource, session_resource
 from statekit.checks import check_wiring
 
 #: This module is also a URLconf without statekit.urls (ROOT_URLCONF=__name__).
@@ -43,6 +44,26 @@ def test_w002_not_without_page_state_or_resources(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(registry, "_declared", globals_only)
     monkeypatch.setattr("statekit.lifecycle.resources._pools", weakref.WeakSet())
     assert ids(ROOT_URLCONF=__name__) == []
+
+
+@pytest.mark.parametrize(
+    ("declare", "named", "not_named"),
+    [
+        (page_resource, "page resources", "session resources"),
+        (session_resource, "session resources", "page resources"),
+    ],
+)
+def test_w002_names_the_kind_of_resources_declared(monkeypatch, declare, named, not_named):
+    from statekit import registry
+
+    globals_only = {k: v for k, v in registry._declared.items() if k[0] == "global"}
+    monkeypatch.setattr(registry, "_declared", globals_only)
+    monkeypatch.setattr("statekit.lifecycle.resources._pools", weakref.WeakSet())
+    pool = declare(object)  # the only resources declared: of one kind
+    with override_settings(ROOT_URLCONF=__name__):
+        found = check_wiring()
+    assert [m.id for m in found] == ["statekit.W002"] and pool is not None
+    assert named in found[0].msg and not_named not in found[0].msg
 
 
 def test_w031_public_state_without_asgi():

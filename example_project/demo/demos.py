@@ -63,9 +63,10 @@ DEMOS = {
         Demo(
             "counter",
             "An object that cannot be serialized",
-            "session_resource",
-            "A counter guarded by a threading.Lock, one per session in this process: built "
-            "when the page loads, closed when that page or the session closes.",
+            "page_resource",
+            "A counter guarded by a threading.Lock, one per tab in this process, as in "
+            "Gradio's guide: built when the page loads, closed when that tab or the session "
+            "closes.",
             (
                 ("state.py", ("Counter", "counters", "closed_counters")),
                 (

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from statekit import BrowserState, GlobalState, PageState, SessionState, session_resource
+from statekit import BrowserState, GlobalState, PageState, SessionState, page_resource
 
 logger = logging.getLogger("example_project.demo")
 
@@ -33,7 +33,8 @@ def count_items(session_key, old, new):
     cart_count.set(session_key, len(new or []))
 
 
-# 3. An object that cannot be serialized (it holds a lock): a session resource.
+# 3. An object that cannot be serialized (it holds a lock): a page resource, one per tab,
+#    like the dictionary keyed by session_hash in Gradio's guide.
 class Counter:
     def __init__(self):
         self.id = secrets.token_hex(4)
@@ -52,7 +53,7 @@ class Counter:
         closed_counters.appendleft({"id": self.id, "count": self.count, "at": timezone.now()})
 
 
-counters = session_resource(Counter, ttl=timedelta(minutes=10))
+counters = page_resource(Counter, ttl=timedelta(minutes=10))
 closed_counters = deque(maxlen=5)  # the last ones closed in this process, for the page
 
 # 4. Saved username and password, in the browser's localStorage.

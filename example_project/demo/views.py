@@ -54,7 +54,7 @@ def checkout(request):
     return render(request, "demo/cart.html", context)
 
 
-# 3. A per-session object that cannot be serialized -----------------------------------------
+# 3. A per-tab object that cannot be serialized --------------------------------------------
 
 
 def counter_page(request):
@@ -63,21 +63,20 @@ def counter_page(request):
 
 @require_POST
 def counter_load(request):
-    """Like Gradio's demo.load(initialize_instance): each page load starts a new counter."""
-    counters.close(request.session.session_key)  # the session's previous one, if any
+    """Like Gradio's demo.load(initialize_instance): this page load's own counter."""
     return counter_json(counters.get(request))  # built now; closed when this page closes
 
 
 @require_POST
 def counter_increment(request):
-    counter = counters.get(request)  # the session's object, whichever request asks
+    counter = counters.get(request)  # this tab's object (the request carries its page id)
     counter.increment()
     return counter_json(counter)
 
 
 @require_POST
 def end_session(request):
-    request.session.flush()  # the session ends: its resources close (logout() does this too)
+    request.session.flush()  # the session ends: its tabs' objects close (as at logout)
     return redirect("demo:counter")
 
 

@@ -1,2 +1,2 @@
 """What happens to state over time: sessions (login, logout, expiry), pages (closing),
-session resources, and the cleanup of what expired or ended."""
+session and page resources, and the cleanup of what expired or ended."""

@@ -2,7 +2,7 @@
 
 When the page closes (statekit.js posts a ``pagehide`` beacon to :func:`close_page`), its
 state is kept ``PAGE_CLOSED_TTL`` seconds more, then expires; ``page_closed`` is sent, so its
-session resources close.
+page resources, and the session resources it used last, close.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from statekit.backends import get_backend
 from statekit.conf import get_settings
 from statekit.exceptions import StalePageId
 from statekit.keys import Scope, StateKey
+from statekit.lifecycle.page_resources import PageResource
+from statekit.lifecycle.resources import any_in_use
 from statekit.registry import declared
 from statekit.signals import page_closed
 from statekit.state.pages import FIELD, HEADER, new_page, page_owner
@@ -28,10 +30,13 @@ logger = logging.getLogger("statekit.pages")
 def page_config(request: HttpRequest | None) -> dict[str, Any] | None:
     """statekit.js's page section: a new page id, and where to say the page closed.
 
-    Only when the project declares PageState: a page id needs a session (it is saved, and
-    its cookie sent), which a site without page state should not pay for on every page.
+    Only when the project declares PageState or a page resource: a page id needs a session
+    (it is saved, and its cookie sent), which a site without them should not pay for on
+    every page.
     """
-    if request is None or getattr(request, "session", None) is None or not declared(Scope.PAGE):
+    if request is None or getattr(request, "session", None) is None:
+        return None
+    if not (declared(Scope.PAGE) or any_in_use(PageResource)):
         return None
     try:
         close_url = reverse("statekit:page-close")

@@ -14,6 +14,9 @@ instance after. It is closed (``on_close(obj)``, else ``obj.close()`` if it has 
 Closing happens in one background thread per process (never in the request that caused it);
 the same thread sweeps every ``STATEKIT["RESOURCE_SWEEP_SECONDS"]``. Resources are local to a
 process by nature: with several workers, each builds its own for the sessions it serves.
+
+:class:`ResourcePool` is the machinery; :mod:`statekit.lifecycle.page_resources` keys it by
+page instead.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from statekit.state.variable import positive_seconds
 logger = logging.getLogger("statekit")
 
 _MISSING = object()
-_pools: weakref.WeakSet[SessionResource] = weakref.WeakSet()
+_pools: weakref.WeakSet[ResourcePool] = weakref.WeakSet()
 _tasks: queue.Queue[Callable[[], None]] = queue.Queue()  # run by the worker thread
 _worker_lock = threading.Lock()
 _worker: threading.Thread | None = None
@@ -67,7 +70,12 @@ class _Entry:
         self.removed = False
 
 
-class SessionResource:
+class ResourcePool:
+    """One object per owner (a key), in this process: built once, closed exactly once.
+    Subclasses say what owns the object (:meth:`_owner`): a session, or a page."""
+
+    kind = "resource"  # for messages: "session_resource", "page_resource"
+
     def __init__(
         self,
         factory: Callable[[], Any],
@@ -77,43 +85,47 @@ class SessionResource:
         max_size: int = 1000,
     ) -> None:
         if not callable(factory) or (on_close is not None and not callable(on_close)):
-            raise ImproperlyConfigured("session_resource() needs a callable factory and on_close.")
+            raise ImproperlyConfigured(f"{self.kind}() needs a callable factory and on_close.")
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
             raise ImproperlyConfigured(f"max_size must be a positive integer, not {max_size!r}.")
         self.factory = factory
-        self.ttl = positive_seconds(ttl, "ttl of session_resource()")
+        self.ttl = positive_seconds(ttl, f"ttl of {self.kind}()")
         self.on_close = on_close
         self.max_size = max_size
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         _pools.add(self)
+        _start_worker()
+
+    def __repr__(self) -> str:
+        return f"{self.kind}({getattr(self.factory, '__qualname__', self.factory)!r})"
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, request: HttpRequest) -> Any:
-        """This session's object, built on first use (once, whatever the threads)."""
+    def _owner(self, owner: Any) -> tuple[str, str | None]:
+        """(the key of ``owner``'s object, the owner of the page using it, if known)."""
+        raise NotImplementedError("subclasses of ResourcePool must provide an _owner() method")
+
+    def get(self, owner: Any) -> Any:
+        """The owner's object, built on first use (once, whatever the threads)."""
         _start_worker()  # again after a fork (a preloading server): the child has no thread
-        try:  # first: a refused page id (InvalidPageId) leaves no session behind
-            page = verify(request_session(request, self), page_id_of(request))
-        except PageIdMissing:
-            page = None
-        session_key = key_of(request, self)
+        key, page = self._owner(owner)
         with self._lock:
-            entry = self._entries.get(session_key)
+            entry = self._entries.get(key)
             if entry is None:
-                entry = self._entries[session_key] = _Entry(page)
+                entry = self._entries[key] = _Entry(page)
                 self._remove(self._evicted())
             elif page is not None:
                 entry.page = page  # a reload's new page takes it over
             entry.used = time.monotonic()
-            self._entries.move_to_end(session_key)
+            self._entries.move_to_end(key)
         with entry.lock:
             if entry.obj is _MISSING:
                 try:
                     obj = self.factory()
                 except BaseException:
-                    self._drop(session_key, entry)
+                    self._drop(key, entry)
                     raise
                 with self._lock:
                     entry.obj = obj
@@ -121,12 +133,8 @@ class SessionResource:
                         _close_later(self, obj)
             return entry.obj
 
-    async def aget(self, request: HttpRequest) -> Any:
-        return await sync_to_async(self.get, thread_sensitive=False)(request)
-
-    def close(self, session_key: str) -> None:
-        """Close this session's object now (in the background)."""
-        self._take(lambda key, entry: key == session_key)
+    async def aget(self, owner: Any) -> Any:
+        return await sync_to_async(self.get, thread_sensitive=False)(owner)
 
     def _evicted(self) -> list[_Entry]:
         """Pop the least recently used entries over max_size (under the lock)."""
@@ -150,21 +158,25 @@ class SessionResource:
             self._remove([self._entries.pop(key) for key in keys])
 
     def _move(self, old: str, new: str) -> None:
+        """The session's key changed (login): its objects, and their pages, follow it."""
         with self._lock:
-            entry = self._entries.pop(old, None)
-            if entry is not None:
-                self._entries[new] = entry
+            for key in [key for key in self._entries if _session_of(key) == old]:
+                entry = self._entries.pop(key)
+                self._entries[_renamed(key, old, new)] = entry
+                if entry.page:
+                    entry.page = _renamed(entry.page, old, new)
 
     def _sweep(self, alive: Callable[[set[str]], set[str]]) -> None:
         now = time.monotonic()
         with self._lock:
-            keys = set(self._entries)
-        living = alive(keys)
+            sessions = {_session_of(key) for key in self._entries}
+        living = alive(sessions)
         ttl = self.ttl
 
         def doomed(key: str, entry: _Entry) -> bool:
+            session = _session_of(key)  # not one added meanwhile:
             idle = ttl is not None and now - entry.used > ttl
-            return (key in keys and key not in living) or idle  # not one added meanwhile
+            return (session in sessions and session not in living) or idle
 
         self._take(doomed)
 
@@ -175,7 +187,24 @@ class SessionResource:
             elif callable(getattr(obj, "close", None)):
                 obj.close()
         except Exception:
-            logger.exception("statekit: closing the session resource %r failed.", obj)
+            logger.exception("statekit: closing the %s %r failed.", self.kind, obj)
+
+
+class SessionResource(ResourcePool):
+    """One object per session; the page that last used it is remembered (it closes it)."""
+
+    kind = "session_resource"
+
+    def _owner(self, owner: HttpRequest) -> tuple[str, str | None]:
+        try:  # first: a refused page id (InvalidPageId) leaves no session behind
+            page = verify(request_session(owner, self), page_id_of(owner))
+        except PageIdMissing:
+            page = None
+        return key_of(owner, self), page
+
+    def close(self, session_key: str) -> None:
+        """Close this session's object now (in the background)."""
+        self._take(lambda key, entry: key == session_key)
 
 
 def session_resource(
@@ -186,15 +215,13 @@ def session_resource(
     max_size: int = 1000,
 ) -> SessionResource:
     """A pool of one ``factory()`` object per session, in this process (see module doc)."""
-    pool = SessionResource(factory, ttl=ttl, on_close=on_close, max_size=max_size)
-    _start_worker()
-    return pool
+    return SessionResource(factory, ttl=ttl, on_close=on_close, max_size=max_size)
 
 
 @receiver(session_ended)
 def _session_ended(*, session_key: str, **kwargs: Any) -> None:
     for pool in list(_pools):
-        pool.close(session_key)
+        pool._take(lambda key, entry: _session_of(key) == session_key)
 
 
 @receiver(session_moved)
@@ -209,9 +236,9 @@ def _page_closed(*, owner: str, **kwargs: Any) -> None:
         pool._take(lambda key, entry: entry.page == owner)
 
 
-def any_in_use() -> bool:
-    """Whether the project declares session resources (in the modules loaded so far)."""
-    return len(_pools) > 0
+def any_in_use(kind: type[ResourcePool] = ResourcePool) -> bool:
+    """Whether the project declares resources of ``kind`` (in the modules loaded so far)."""
+    return any(isinstance(pool, kind) for pool in list(_pools))
 
 
 def sweep() -> None:
@@ -229,7 +256,18 @@ def drain(timeout: float = 10) -> None:
         raise TimeoutError("statekit: session resources did not close in time.")
 
 
-def _close_later(pool: SessionResource, obj: Any) -> None:
+def _session_of(key: str) -> str:
+    """The session key of a pool's key: a session key, or a page owner ``<session>.<token>``."""
+    return key.partition(".")[0]
+
+
+def _renamed(owner: str, old: str, new: str) -> str:
+    """``owner`` (a session key or a page owner) with session key ``old`` replaced by ``new``."""
+    session, dot, token = owner.partition(".")
+    return new + dot + token if session == old else owner
+
+
+def _close_later(pool: ResourcePool, obj: Any) -> None:
     _tasks.put(lambda: pool._close(obj))
     _start_worker()
 

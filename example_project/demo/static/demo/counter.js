@@ -1,5 +1,5 @@
-// Like Gradio's demo: the page initializes the session's object when it loads (demo.load), and
-// the button increments it, on the server.
+// Like Gradio's guide: the page initializes its own object when it loads (demo.load), and the
+// button increments it, on the server. statekit.js sends this page's id with each request.
 const panel = document.getElementById("counter");
 const time = (iso) => new Date(iso).toLocaleTimeString();
 
