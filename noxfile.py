@@ -5,7 +5,8 @@ services, with deprecation warnings as errors (pytest's ``filterwarnings = error
     ./run matrix -s "tests-3.13(django='6.1')" -- -k csp    one cell, pytest arguments after --
 
 Each cell installs statekit with its test extras into its own virtualenv under .nox/.
-``STATEKIT_MATRIX_SKIP=3.11/5.2`` skips a cell (.ci/run: the one ``./run tests`` ran).
+``STATEKIT_MATRIX_SKIP=3.11/5.2,3.12/6.0`` skips cells (.ci/run: the one ``./run tests`` ran,
+and Django 6.0 between the oldest and the newest pair, to stay within CI's time).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ MATRIX = [("3.11", "5.2"), ("3.12", "6.0"), ("3.13", "6.1")]
 @nox.session
 @nox.parametrize(("python", "django"), MATRIX)
 def tests(session: nox.Session, django: str) -> None:
-    if os.environ.get("STATEKIT_MATRIX_SKIP") == f"{session.python}/{django}":
-        session.skip("this cell ran already (STATEKIT_MATRIX_SKIP)")
+    if f"{session.python}/{django}" in os.environ.get("STATEKIT_MATRIX_SKIP", "").split(","):
+        session.skip("skipped by STATEKIT_MATRIX_SKIP")
     session.install("-e", ".[test]", f"django=={django}.*")
     session.run("python", "-m", "django", "--version")
     session.run("python", "-W", "error::DeprecationWarning", "-m", "pytest", *session.posargs)
