@@ -8,7 +8,7 @@ from typing import Any, assert_type
 
 from django.http import HttpRequest
 
-from statekit import GlobalState, PageState, SessionState
+from statekit import BrowserState, GlobalState, PageState, SessionState
 
 
 async def check(request: HttpRequest) -> None:
@@ -37,3 +37,6 @@ async def check(request: HttpRequest) -> None:
 
     anything: GlobalState[Any] = GlobalState("typing.anything", schema=dict[str, int])
     assert_type(anything.get(), Any)
+
+    theme = BrowserState("typing.theme", default="light")
+    assert_type(theme.get(request), str)
