@@ -11,7 +11,7 @@ sorted within a page; page *n* scans past the values of the pages before it.
 from __future__ import annotations
 
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django
 from django.contrib import messages
@@ -36,6 +36,28 @@ from statekit.state.inspection import (
     write,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+
+    from statekit.admin.listing import StateValueForm
+
+    class _Admin(ModelAdmin[StateValue]):
+        """What the mixin uses of ``StateValueAdmin`` (statekit.admin.values)."""
+
+        form: type[StateValueForm]
+
+        def owner_display(self, obj: StateValue) -> str: ...
+        def user(self, obj: StateValue) -> str: ...
+        def updated(self, obj: StateValue) -> str: ...
+        def expires(self, obj: StateValue) -> str: ...
+        def value_preview(self, obj: StateValue) -> str: ...
+        def pretty_value(self, obj: StateValue) -> str: ...
+        def purge(self, request: HttpRequest) -> None: ...
+        def expire_objects(self, request: HttpRequest, objs: list[StateValue]) -> None: ...
+
+else:  # Django's classes are generic for type checkers only
+    from django.contrib.admin import ModelAdmin as _Admin
+
 PER_PAGE = 100
 #: The status filter, as on the rows' changelist: absent means all values.
 STATUSES = {"live": False, "expired": True}
@@ -50,7 +72,7 @@ def row(found: Entry) -> StateValue:
         owner=found.key.owner,
         name=found.key.name,
         value=found.text,
-        updated_at=found.updated_at,
+        updated_at=found.updated_at,  # type: ignore[misc]  # unsaved: None if not kept
         expires_at=found.expires_at,
     )
     obj.bytes = size(found.text)
@@ -65,8 +87,9 @@ def _with_users(objs: list[StateValue]) -> list[StateValue]:
     return objs
 
 
-class ScanAdminMixin:
-    """Mixed into ``StateValueAdmin``; uses its display methods, permissions and actions."""
+class ScanAdminMixin(_Admin):
+    """The base of ``StateValueAdmin`` (a ModelAdmin); uses its display methods,
+    permissions and actions."""
 
     def _url(self, view: str, *args: Any) -> str:
         site, opts = self.admin_site.name, self.opts
@@ -113,7 +136,7 @@ class ScanAdminMixin:
             page = 1
         error, found = "", []
         try:
-            scanned = get_backend().scan(scope, name, expired=STATUSES.get(status))
+            scanned = get_backend().scan(scope, name, expired=STATUSES.get(status or ""))
             if query:
                 needle = query.casefold()
                 scanned = (
@@ -265,7 +288,9 @@ class ScanAdminMixin:
             form = self.form(request.POST, instance=obj)
             if form.is_valid():
                 write(found[0].key, form.parsed)
-                self.log_change(request, obj, self.construct_change_message(request, form, None))
+                # django-stubs types the form as a Form; Django's own calls pass a ModelForm
+                message = self.construct_change_message(request, form, [])  # type: ignore[arg-type]
+                self.log_change(request, obj, message)
                 self.message_user(request, f"The state value “{obj}” was changed.")
                 return HttpResponseRedirect(self._url("changelist"))
         elif can_change:
@@ -299,7 +324,8 @@ class ScanAdminMixin:
         if request.method == "POST" and request.POST.get("post") == "yes":
             objs = [row(e) for e in found]
             if objs:
-                self.log_deletions(request, objs)
+                # unsaved objects, not a queryset: Django only iterates it
+                self.log_deletions(request, objs)  # type: ignore[arg-type]
             for obj in found:
                 remove(obj.key)
             self.message_user(request, f"Deleted {len(found)} state value(s).", messages.SUCCESS)

@@ -18,9 +18,9 @@ import binascii
 import os
 import struct
 import time
-from functools import lru_cache
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core import signing
