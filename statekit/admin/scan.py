@@ -11,7 +11,7 @@ sorted within a page; page *n* scans past the values of the pages before it.
 from __future__ import annotations
 
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import django
 from django.contrib import messages
@@ -22,6 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from statekit.admin.base import AdminBase
 from statekit.backends import get_backend
 from statekit.backends.base import Entry
 from statekit.exceptions import BackendUnavailable, StateError
@@ -35,28 +36,6 @@ from statekit.state.inspection import (
     users_of,
     write,
 )
-
-if TYPE_CHECKING:
-    from django.contrib.admin import ModelAdmin
-
-    from statekit.admin.listing import StateValueForm
-
-    class _Admin(ModelAdmin[StateValue]):
-        """What the mixin uses of ``StateValueAdmin`` (statekit.admin.values)."""
-
-        form: type[StateValueForm]
-
-        def owner_display(self, obj: StateValue) -> str: ...
-        def user(self, obj: StateValue) -> str: ...
-        def updated(self, obj: StateValue) -> str: ...
-        def expires(self, obj: StateValue) -> str: ...
-        def value_preview(self, obj: StateValue) -> str: ...
-        def pretty_value(self, obj: StateValue) -> str: ...
-        def purge(self, request: HttpRequest) -> None: ...
-        def expire_objects(self, request: HttpRequest, objs: list[StateValue]) -> None: ...
-
-else:  # Django's classes are generic for type checkers only
-    from django.contrib.admin import ModelAdmin as _Admin
 
 PER_PAGE = 100
 #: The status filter, as on the rows' changelist: absent means all values.
@@ -87,7 +66,7 @@ def _with_users(objs: list[StateValue]) -> list[StateValue]:
     return objs
 
 
-class ScanAdminMixin(_Admin):
+class ScanAdminMixin(AdminBase):
     """The base of ``StateValueAdmin`` (a ModelAdmin); uses its display methods,
     permissions and actions."""
 
