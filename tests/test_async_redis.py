@@ -17,7 +17,7 @@ from statekit import BackendUnavailable, GlobalState, SessionState
 from statekit.backends import epoch, get_backend
 from statekit.backends.redis import AsyncRedis
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
-from tests.redis_server import free_port
+from tests.redis_server import RedisServer, free_port
 
 pytestmark = needs("redis", "postgres")
 
@@ -191,3 +191,36 @@ def test_redis_down_raises_backend_unavailable_from_every_async_twin(redis_down,
     for call in calls:
         with pytest.raises(BackendUnavailable, match="cache alias 'down'"):
             asyncio.run(call())
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """The cache backend on a Redis server of this test's own, which it restarts."""
+    server = RedisServer()
+    server.start()
+    own = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": server.url,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+    }
+    with configure("cache", alias="own", own=own):
+        yield server
+    server.close()
+
+
+@pytest.mark.django_db
+def test_a_loop_outlives_a_redis_restart_and_a_script_flush(own_redis, name):
+    score = SessionState(name, default=0, ttl=60)
+
+    async def scenario() -> list[object]:
+        seen = [await score.aincr("s1", 2)]  # the INCR script, on this loop's client
+        own_redis.client().script_flush()  # Redis forgot the script: loaded again
+        seen.append(await score.aincr("s1", 3))
+        own_redis.kill()
+        with pytest.raises(BackendUnavailable):
+            await score.aincr("s1")
+        own_redis.start()  # with its data (append-only file): the same client reconnects
+        seen += [await score.aincr("s1"), await score.aget("s1")]
+        return seen
+
+    assert asyncio.run(scenario()) == [2, 5, 6, 6]
