@@ -18,17 +18,11 @@ from redis.exceptions import (
     WatchError,
 )
 
-from statekit.backends import scripts as lua
-from statekit.backends.base import Alive, BaseBackend, Entry, Updater, matches
-from statekit.backends.redis import SCAN_BATCH, RedisKeys, glob_literal, text_of
+from statekit.backends.base import Alive, Entry, Updater, matches
+from statekit.backends.cache_async import CacheCore, counter, millis, small
+from statekit.backends.redis import SCAN_BATCH, glob_literal, text_of
 from statekit.backends.redis_text import Undecodable
-from statekit.backends.scripts import GRACE_MS
-from statekit.keys import EXPIRED, Scope, StateKey, bury, session_of
-
-
-def _ms(ttl: float | None) -> int:
-    """Milliseconds for Redis; 0 means no ttl."""
-    return 0 if ttl is None else max(1, round(ttl * 1000))
+from statekit.keys import EXPIRED, Scope, StateKey, session_of
 
 
 def _when(due: float | None) -> datetime | None:
@@ -40,26 +34,9 @@ def _when(due: float | None) -> datetime | None:
         return datetime.max.replace(tzinfo=UTC) if due > 0 else datetime.min.replace(tzinfo=UTC)
 
 
-class CacheBackend(BaseBackend):
-    uses_cache = True
-
-    def __init__(self) -> None:
-        self.keys = RedisKeys()
-        self.redis = self.keys.redis
-        self.reach = self.keys.reach
-        self.index = f"{self.keys.prefix}:due"
-        scripts = {
-            name: getattr(lua, name)
-            for name in ("READ", "SET", "DELETE", "INCR", "PEEK", "EXPIRE", "POP", "TAKE", "MOVE")
-        }
-        self.lua = {name: self.redis.register_script(code) for name, code in scripts.items()}
-
+class CacheBackend(CacheCore):
     def _undecodable(self, operation: str) -> Undecodable:
         return Undecodable(self.keys.prefix, operation, self.keys.parse)
-
-    def _grave(self, key: StateKey) -> str:
-        """Where a dead, unclaimed value waits for its on_expire callback."""
-        return self.keys.key(bury(key))
 
     def _run(self, name: str, keys: list[str], args: list[Any] | None = None) -> Any:
         script = self.lua[name]
@@ -73,11 +50,11 @@ class CacheBackend(BaseBackend):
         if key.scope == Scope.GLOBAL:  # never expires: a plain GET
             with self.reach:
                 return text_of(self.redis.get(self.keys.key(key)))
-        return text_of(self._run("READ", [self.keys.key(key), self.index], [_ms(ttl)]))
+        return text_of(self._run("READ", [self.keys.key(key), self.index], [millis(ttl)]))
 
     def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
         keys = [self.keys.key(key), self.index, self._grave(key)]
-        return text_of(self._run("SET", keys, [text, _ms(ttl)]))
+        return text_of(self._run("SET", keys, [text, millis(ttl)]))
 
     def update(self, key: StateKey, fn: Updater, ttl: float | None) -> tuple[str | None, str]:
         with self.reach:
@@ -90,35 +67,17 @@ class CacheBackend(BaseBackend):
             while True:
                 try:
                     pipe.watch(name)
-                    value, due, now = self.lua["PEEK"](keys=[name, self.index], client=pipe)
-                    dead = value is not None and due is not None and due <= now
-                    old = None if dead else text_of(value)
-                    new = fn(old)
-                    pipe.multi()
-                    if dead:
-                        grave = self._grave(key)
-                        pipe.set(grave, value, px=GRACE_MS)
-                        pipe.zadd(self.index, {grave: now})
-                    if ttl is not None:
-                        pipe.set(name, new, px=_ms(ttl) + GRACE_MS)
-                        pipe.zadd(self.index, {name: now + _ms(ttl)})
-                    elif old is not None:  # a live value keeps its expiry
-                        pipe.set(name, new, keepttl=True)
-                    else:
-                        pipe.set(name, new)
-                        pipe.zrem(self.index, name)
+                    peeked = self.lua["PEEK"](keys=[name, self.index], client=pipe)
+                    done = self._stage(pipe, name, key, peeked, fn, ttl)
                     pipe.execute()
-                    return old, new
+                    return done
                 except WatchError:
                     continue
 
     def incr(
         self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
     ) -> tuple[str | None, str]:
-        small = type(amount) is int and abs(amount) < 2**62
-        if small and key.scope == Scope.GLOBAL and default == "0":
-            # A counter: one INCRBY, as fast as Redis goes. An absent value counts as its
-            # default, 0, so the previous value is exactly new - amount.
+        if counter(key, amount, default):  # one INCRBY, as fast as Redis goes
             try:
                 with self.reach:
                     new = self.redis.incrby(self.keys.key(key), amount)
@@ -126,11 +85,11 @@ class CacheBackend(BaseBackend):
                 pass
             else:
                 return str(new - amount), str(new)
-        if small:
+        if small(amount):
             keys = [self.keys.key(key), self.index, self._grave(key)]
             # The script takes bases of up to 18 characters: with |amount| < 2**62 the sum
             # always fits Redis's 64-bit integers.
-            done = self._run("INCR", keys, [amount, default, _ms(ttl)])
+            done = self._run("INCR", keys, [amount, default, millis(ttl)])
             if done:
                 return text_of(done[0]), str(done[1])
         return super().incr(key, amount, default, ttl)
@@ -139,7 +98,7 @@ class CacheBackend(BaseBackend):
         return text_of(self._run("DELETE", [self.keys.key(key), self.index, self._grave(key)]))
 
     def expire(self, key: StateKey, ttl: float) -> None:
-        # Not _ms(): for EXPIRE, 0 is "due now", not "no ttl" (rounded up, it was due 1 ms
+        # Not millis(): for EXPIRE, 0 is "due now", not "no ttl" (rounded up, it was due 1 ms
         # later, so a read or a cleanup in that millisecond still found the value live).
         self._run("EXPIRE", [self.keys.key(key), self.index], [max(0, round(ttl * 1000))])
 

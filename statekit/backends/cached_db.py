@@ -22,6 +22,9 @@ Coherence:
 - Redis down: reads and writes carry on against the database and a warning is logged. Redis
   is tried again every ``RETRY_SECONDS``, so an outage does not cost a timeout per request.
 - Database down: :class:`BackendUnavailable`, also for a cached read whose epoch is due.
+- ``aget`` reads the cached copy on the event loop's own redis.asyncio client; a miss, a
+  sliding ttl, an epoch due, and every write go to the database in a thread (Django's ORM
+  has no native async path for it).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from django.utils import timezone
 from statekit.backends.base import Alive
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
-from statekit.backends.redis import REDIS_DOWN, RedisKeys
+from statekit.backends.redis import REDIS_DOWN, LoopClients, RedisKeys
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import StateKey
@@ -77,6 +80,16 @@ return 0
 """
 
 
+def _served(cached: bytes | None, epoch: int) -> tuple[str | None] | None:
+    """``(text,)`` to serve from a cached copy (``(None,)``: no value), or None when
+    ``cached`` is no copy of ``epoch`` or later (a miss, a lease, a copy from before a
+    move)."""
+    copy = COPY.match(cached) if cached is not None else None
+    if cached is None or copy is None or int(copy[2]) < epoch:
+        return None
+    return (cached[copy.end() :].decode() if copy[1] == b"v" else None,)
+
+
 class CachedDatabaseBackend(DatabaseBackend):
     uses_cache = True
 
@@ -88,6 +101,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         self._claim = self.redis.register_script(CLAIM)
         self._fill = self.redis.register_script(FILL)
         self.epoch = Epoch(self.alias, self.redis)
+        self.aredis = LoopClients.of(self.redis)
         self._skip_until = 0.0  # Redis failed: until then, the database alone serves
         self._outage = False  # a warning was logged and Redis has not answered since
 
@@ -102,9 +116,8 @@ class CachedDatabaseBackend(DatabaseBackend):
             epoch = self.epoch.current()
             cached = self.redis.get(name)
             self._answered()
-            copy = COPY.match(cached) if cached is not None else None
-            if copy is not None and int(copy[2]) >= epoch:  # not from before a move
-                return cached[copy.end() :].decode() if copy[1] == b"v" else None
+            if (served := _served(cached, epoch)) is not None:
+                return served[0]
             lease = b"l" + secrets.token_bytes(8)
             leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS])
         except REDIS_DOWN as exc:
@@ -114,6 +127,21 @@ class CachedDatabaseBackend(DatabaseBackend):
         if leased:
             self._store(name, lease, epoch, found)
         return None if found is None else found[0]
+
+    async def aget(self, key: StateKey, ttl: float | None = None) -> str | None:
+        epoch = self.epoch.fresh()
+        if ttl is not None or epoch is None or self.aredis is None or not self._usable():
+            return await super().aget(key, ttl)
+        try:
+            conn = await self.aredis.get()
+            cached = await conn.client.get(self.keys.key(key))
+        except REDIS_DOWN as exc:
+            self._lost(exc)
+        else:
+            self._answered()
+            if (served := _served(cached, epoch)) is not None:
+                return served[0]
+        return await super().aget(key, ttl)  # a miss: the database, under a lease
 
     def _store(
         self, name: str, lease: bytes, epoch: int, found: tuple[str, datetime | None] | None

@@ -38,14 +38,18 @@ class Epoch:
     def current(self) -> int:
         """The epoch, read again if due. Raises BackendUnavailable if the database cannot
         be reached, and redis-py's errors if Redis cannot."""
-        if time.monotonic() < self._due:
-            return self.value
+        if (value := self.fresh()) is not None:
+            return value
         with self._lock:
             started = time.monotonic()
             if started >= self._due:
                 self.value = self._read()
                 self._due = started + EPOCH_SECONDS
         return self.value
+
+    def fresh(self) -> int | None:
+        """The epoch if it is not due to be read again (no query), else None."""
+        return self.value if time.monotonic() < self._due else None
 
     @reachable
     def _read(self) -> int:
