@@ -28,7 +28,7 @@ __all__ = ["COOKIE", "HEADER", "SET_HEADER", "WRITES_ID", "StatekitMiddleware", 
 
 def _start(request: HttpRequest) -> BrowserExchange:
     watch_session(request)
-    ex = request._statekit_browser = BrowserExchange(request, delivering=True)
+    ex = request.__dict__["_statekit_browser"] = BrowserExchange(request, delivering=True)
     if COOKIE in request.COOKIES:
         ex.carried = True
         found = carried(request)

@@ -17,6 +17,10 @@ class StateValue(models.Model):
     version = models.PositiveBigIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Not stored: set on the values the admin shows (statekit.admin), when it has them.
+    bytes: int  # the size of the value (an annotation of its queryset, or computed)
+    user: str  # the user of the owner's session, "" if none
+    expired: bool  # of a scanned value (no row): expired by the backend's clock
 
     class Meta:
         verbose_name = "state value"

@@ -10,10 +10,11 @@ import os
 import shutil
 import socket
 from functools import cache
+from typing import Any
 
 REQUIRED = os.environ.get("STATEKIT_REQUIRE_SERVICES") == "1"
 
-POSTGRES = {
+POSTGRES: dict[str, Any] = {  # DATABASES settings
     "HOST": os.environ.get("STATEKIT_TEST_PG_HOST", "127.0.0.1"),
     "PORT": int(os.environ.get("STATEKIT_TEST_PG_PORT", "5432")),
     "USER": os.environ.get("STATEKIT_TEST_PG_USER", "postgres"),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from statekit.backends import StateKey, get_backend
+from statekit.backends.db import DatabaseBackend
 from statekit.exceptions import StateError
 from statekit.keys import origin
 from statekit.models import StateValue
@@ -55,10 +56,16 @@ class JSONTextField(forms.CharField):
         return pretty(value) if isinstance(value, str) else value
 
     def has_changed(self, initial: Any, data: Any) -> bool:
-        return _canonical(initial) != _canonical(data)
+        return bool(_canonical(initial) != _canonical(data))
 
 
-class StateValueForm(forms.ModelForm):
+if TYPE_CHECKING:
+    _ModelForm = forms.ModelForm[StateValue]
+else:  # Django's classes are generic for type checkers only
+    _ModelForm = forms.ModelForm
+
+
+class StateValueForm(_ModelForm):
     value = JSONTextField(
         strip=False,
         help_text="JSON, in statekit's encoding: dates, Decimals and UUIDs are tagged, as in "
@@ -71,7 +78,7 @@ class StateValueForm(forms.ModelForm):
         fields = ("value",)
 
     def clean_value(self) -> str:
-        text = self.cleaned_data["value"]
+        text: str = self.cleaned_data["value"]
         try:
             self.parsed = parse(text, self.instance.name)
         except StateError as exc:
@@ -93,6 +100,11 @@ def short_time(when: Any) -> str:
     )
 
 
+def rows_backend() -> DatabaseBackend:
+    """The backend of a list of rows: a database backend (else the admin scans)."""
+    return cast(DatabaseBackend, get_backend())
+
+
 def key_of(obj: StateValue) -> StateKey:
     return StateKey(obj.scope, obj.owner, obj.name)
 
@@ -107,11 +119,13 @@ class VariableFilter(admin.SimpleListFilter):
         found = {origin(StateKey(scope, "", name)) for scope, name in keys.distinct()}
         return [(f"{s}:{n}", f"{n} ({s})") for s, n in sorted(found, key=lambda k: k[::-1])]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[StateValue]
+    ) -> QuerySet[StateValue]:
         scope, _, name = (self.value() or "").partition(":")
         if not name:
             return queryset
-        return queryset.filter(get_backend().selection(scope, name, expired=None))
+        return queryset.filter(rows_backend().selection(scope, name, expired=None))
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -121,14 +135,18 @@ class StatusFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("live", "live"), ("expired", "expired (awaiting cleanup)")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[StateValue]
+    ) -> QuerySet[StateValue]:
         if self.value() not in ("live", "expired"):
             return queryset
-        return queryset.filter(get_backend().selection(expired=self.value() == "expired"))
+        return queryset.filter(rows_backend().selection(expired=self.value() == "expired"))
 
 
 class StateChangeList(ChangeList):
-    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+    def get_queryset(
+        self, request: HttpRequest, exclude_parameters: Any = None
+    ) -> QuerySet[StateValue]:
         # The list shows sizes, not values: spare loading up to MAX_VALUE_BYTES per row.
         return super().get_queryset(request, exclude_parameters).defer("value")
 

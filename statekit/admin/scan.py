@@ -22,6 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from statekit.admin.base import AdminBase
 from statekit.backends import get_backend
 from statekit.backends.base import Entry
 from statekit.exceptions import BackendUnavailable, StateError
@@ -50,7 +51,7 @@ def row(found: Entry) -> StateValue:
         owner=found.key.owner,
         name=found.key.name,
         value=found.text,
-        updated_at=found.updated_at,
+        updated_at=found.updated_at,  # type: ignore[misc]  # unsaved: None if not kept
         expires_at=found.expires_at,
     )
     obj.bytes = size(found.text)
@@ -65,8 +66,9 @@ def _with_users(objs: list[StateValue]) -> list[StateValue]:
     return objs
 
 
-class ScanAdminMixin:
-    """Mixed into ``StateValueAdmin``; uses its display methods, permissions and actions."""
+class ScanAdminMixin(AdminBase):
+    """The base of ``StateValueAdmin`` (a ModelAdmin); uses its display methods,
+    permissions and actions."""
 
     def _url(self, view: str, *args: Any) -> str:
         site, opts = self.admin_site.name, self.opts
@@ -113,7 +115,7 @@ class ScanAdminMixin:
             page = 1
         error, found = "", []
         try:
-            scanned = get_backend().scan(scope, name, expired=STATUSES.get(status))
+            scanned = get_backend().scan(scope, name, expired=STATUSES.get(status or ""))
             if query:
                 needle = query.casefold()
                 scanned = (
@@ -265,7 +267,9 @@ class ScanAdminMixin:
             form = self.form(request.POST, instance=obj)
             if form.is_valid():
                 write(found[0].key, form.parsed)
-                self.log_change(request, obj, self.construct_change_message(request, form, None))
+                # django-stubs types the form as a Form; Django's own calls pass a ModelForm
+                message = self.construct_change_message(request, form, [])  # type: ignore[arg-type]
+                self.log_change(request, obj, message)
                 self.message_user(request, f"The state value “{obj}” was changed.")
                 return HttpResponseRedirect(self._url("changelist"))
         elif can_change:
@@ -299,7 +303,8 @@ class ScanAdminMixin:
         if request.method == "POST" and request.POST.get("post") == "yes":
             objs = [row(e) for e in found]
             if objs:
-                self.log_deletions(request, objs)
+                # unsaved objects, not a queryset: Django only iterates it
+                self.log_deletions(request, objs)  # type: ignore[arg-type]
             for obj in found:
                 remove(obj.key)
             self.message_user(request, f"Deleted {len(found)} state value(s).", messages.SUCCESS)

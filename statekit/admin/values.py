@@ -33,7 +33,7 @@ from statekit.admin.listing import (
 )
 from statekit.admin.scan import ScanAdminMixin
 from statekit.backends import get_backend
-from statekit.backends.db import INTERNAL
+from statekit.backends.db import INTERNAL, DatabaseBackend
 from statekit.keys import EXPIRED, EXPIRING, Scope
 from statekit.lifecycle.cleanup import cleanup
 from statekit.models import StateValue
@@ -50,7 +50,7 @@ from statekit.state.inspection import (
 
 
 @admin.register(StateValue)
-class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
+class StateValueAdmin(ScanAdminMixin):
     #: Scopes whose values the admin may edit; subclass and re-register to change it.
     editable_scopes: tuple[str, ...] = (Scope.GLOBAL,)
 
@@ -77,13 +77,14 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
 
     # -- rows --------------------------------------------------------------------------
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StateValue]:
         queryset = readable_expiry(super().get_queryset(request).exclude(INTERNAL))
-        queryset = queryset.annotate(
+        # bytes: declared on the model (its type), which the plugin takes for a redefinition
+        queryset = queryset.annotate(  # type: ignore[no-redef]
             bytes=ByteLength("value"), head=Substr("value", 1, PREVIEW_CHARS + 1)
         )
         backend = get_backend()
-        return queryset.using(backend.alias) if backend.uses_database else queryset
+        return queryset.using(backend.alias) if isinstance(backend, DatabaseBackend) else queryset
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
         return StateChangeList
@@ -162,11 +163,13 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or self.editable(obj))
 
-    def get_fields(self, request: HttpRequest, obj: StateValue | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: StateValue | None = None) -> tuple[str, ...]:
         editable = obj is not None and self.has_change_permission(request, obj)
-        return [*self.info_fields, "value" if editable else "pretty_value"]
+        return (*self.info_fields, "value" if editable else "pretty_value")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: StateValue | None = None) -> tuple:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: StateValue | None = None
+    ) -> tuple[str, ...]:
         return (*self.info_fields, "pretty_value")
 
     # -- writes, through statekit --------------------------------------------------------
@@ -177,12 +180,12 @@ class StateValueAdmin(ScanAdminMixin, admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: StateValue) -> None:
         remove(key_of(obj))
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[StateValue]) -> None:
         for obj in queryset.defer("value"):
             remove(key_of(obj))
 
     @admin.action(description="Expire selected values now", permissions=["change"])
-    def expire_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def expire_selected(self, request: HttpRequest, queryset: QuerySet[StateValue]) -> None:
         self.expire_objects(request, list(queryset.defer("value")))
 
     def expire_objects(self, request: HttpRequest, objs: list[StateValue]) -> None:

@@ -8,7 +8,7 @@ previous stored text so the caller can tell whether the content changed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Set
+from collections.abc import Callable, Iterator, Sequence, Set
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar, NamedTuple
@@ -123,7 +123,7 @@ class BaseBackend:
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
-    ) -> Iterator[list[tuple[StateKey, str | None]]]:
+    ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
         """Delete, batch by batch, the values of ``scope`` whose session has ended.
 
         ``alive`` gets a set of session keys and returns those whose session still exists.

@@ -7,7 +7,7 @@ text, not pickled. A Redis that cannot be reached raises :class:`BackendUnavaila
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,7 +38,7 @@ class CacheBackend(CacheCore):
     def _undecodable(self, operation: str) -> Undecodable:
         return Undecodable(self.keys.prefix, operation, self.keys.parse)
 
-    def _run(self, name: str, keys: list[str], args: list[Any] | None = None) -> Any:
+    def _run(self, name: str, keys: Sequence[bytes | str], args: list[Any] | None = None) -> Any:
         script = self.lua[name]
         with self.reach:
             try:  # EVALSHA directly: redis-py's Script.__call__ costs more than the call
@@ -66,7 +66,7 @@ class CacheBackend(CacheCore):
         with self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(name)
+                    pipe.watch(name)  # type: ignore[no-untyped-call]  # redis-py: unannotated
                     peeked = self.lua["PEEK"](keys=[name, self.index], client=pipe)
                     done = self._stage(pipe, name, key, peeked, fn, ttl)
                     pipe.execute()
@@ -80,7 +80,7 @@ class CacheBackend(CacheCore):
         if counter(key, amount, default):  # one INCRBY, as fast as Redis goes
             try:
                 with self.reach:
-                    new = self.redis.incrby(self.keys.key(key), amount)
+                    new = self.redis.incrby(self.keys.key(key), int(amount))  # counter(): an int
             except ResponseError:  # not an integer Redis can add to: the general path
                 pass
             else:
@@ -125,7 +125,7 @@ class CacheBackend(CacheCore):
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
-    ) -> Iterator[list[tuple[StateKey, str | None]]]:
+    ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
         cursor = 0
         with self._undecodable("the cleanup") as bad:
             while True:

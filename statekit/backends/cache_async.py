@@ -142,7 +142,9 @@ class CacheCore(BaseBackend):
         if counter(key, amount, default):
             try:
                 async with self.reach:
-                    new = await conn.client.incrby(self.keys.key(key), amount)
+                    new = await conn.client.incrby(
+                        self.keys.key(key), int(amount)
+                    )  # counter(): an int
             except ResponseError:  # not an integer Redis can add to: the general path
                 pass
             else:

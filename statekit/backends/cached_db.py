@@ -33,7 +33,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
@@ -80,12 +80,14 @@ return 0
 """
 
 
-def _served(cached: bytes | None, epoch: int) -> tuple[str | None] | None:
+def _served(cached: bytes | str | None, epoch: int) -> tuple[str | None] | None:
     """``(text,)`` to serve from a cached copy (``(None,)``: no value), or None when
     ``cached`` is no copy of ``epoch`` or later (a miss, a lease, a copy from before a
     move)."""
-    copy = COPY.match(cached) if cached is not None else None
-    if cached is None or copy is None or int(copy[2]) < epoch:
+    if not isinstance(cached, bytes):  # None (statekit's clients answer bytes)
+        return None
+    copy = COPY.match(cached)
+    if copy is None or int(copy[2]) < epoch:
         return None
     return (cached[copy.end() :].decode() if copy[1] == b"v" else None,)
 
@@ -192,7 +194,7 @@ class CachedDatabaseBackend(DatabaseBackend):
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
-    ) -> Iterator[list[tuple[StateKey, str | None]]]:
+    ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
         for batch in super().orphans(scope, alive, dry_run):
             if not dry_run:
                 self._invalidate([self.keys.key(key) for key, _ in batch])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
-from collections.abc import Callable, Iterator, Set
+from collections.abc import Callable, Iterator, Sequence, Set
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -201,7 +201,8 @@ class DatabaseBackend(BaseBackend):
     ) -> tuple[str | None, str | None] | None:
         """One write of ``key``; ``None`` if another writer got there first."""
         at, expiry = self._times(ttl)
-        found = self._execute(sql.read_locked if locking else sql.read, [at, *key])
+        # locking: only where the database has a locked read
+        found = self._execute((locking and sql.read_locked) or sql.read, [at, *key])
         if found is None:
             new = fn(None)
             if new is not None and not self._execute(sql.insert, [*key, new, at, expiry]):
@@ -224,7 +225,7 @@ class DatabaseBackend(BaseBackend):
     def _execute_count(self, sql: str, params: list[Any]) -> int:
         with connections[self.alias].cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.rowcount
+            return int(cursor.rowcount)
 
     def after_write(self, callback: Callable[[], None]) -> None:
         if connections[self.alias].in_atomic_block:
@@ -334,7 +335,7 @@ class DatabaseBackend(BaseBackend):
     @reachable
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
-    ) -> Iterator[list[tuple[StateKey, str | None]]]:
+    ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
         rows = StateValue.objects.using(self.alias).filter(scope=scope).order_by("owner")
         last = None
         while True:

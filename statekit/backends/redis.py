@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
@@ -33,9 +33,9 @@ SCAN_BATCH = 1000
 
 def redis_client(cache: BaseCache) -> Redis | None:
     """The redis-py client behind a Django cache, or ``None`` if it is not Redis."""
-    client = getattr(cache, "client", None)
-    if hasattr(client, "get_client"):  # django-redis
-        return client.get_client(write=True)
+    client: Any = getattr(cache, "client", None)  # django-redis: untyped
+    if hasattr(client, "get_client"):
+        return cast(Redis, client.get_client(write=True))
     from django.core.cache.backends.redis import RedisCache
 
     if isinstance(cache, RedisCache):
@@ -81,8 +81,9 @@ class RedisKeys:
         return StateKey(*parts)
 
 
-def text_of(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode()
+def text_of(raw: bytes | str | None) -> str | None:
+    """A reply as text (redis-py types replies as either: statekit's clients give bytes)."""
+    return raw if raw is None or isinstance(raw, str) else raw.decode()
 
 
 def glob_literal(text: str) -> str:
@@ -105,20 +106,19 @@ class Reach:
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> None:
         if isinstance(exc, REDIS_DOWN):
             raise BackendUnavailable(
                 f"statekit cannot reach Redis behind cache alias {self.alias!r}: {exc}"
             ) from exc
-        return False
 
     async def __aenter__(self) -> None:
         return None
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
-        return self.__exit__(kind, exc, tb)
+    ) -> None:
+        self.__exit__(kind, exc, tb)
 
 
 class AsyncRedis(NamedTuple):

@@ -55,12 +55,12 @@ class Undecodable:
         text = self.text(raw)
         return None if text is None else self.parse(text)
 
-    def keys(self, names: list[bytes]) -> dict[bytes, StateKey]:
+    def keys(self, names: list[bytes | str]) -> dict[bytes | str, StateKey]:
         """The keys of values among Redis key names, by name."""
         keys = {raw: self.key(raw) for raw in names}
         return {raw: key for raw, key in keys.items() if key is not None}
 
-    def pairs(self, flat: list[bytes]) -> list[tuple[StateKey, str]]:
+    def pairs(self, flat: list[bytes | str]) -> list[tuple[StateKey, str]]:
         """The (key, value) pairs of a script's flat reply ``[key, value, ...]``."""
         pairs = []
         for raw, value in zip(flat[::2], flat[1::2], strict=True):

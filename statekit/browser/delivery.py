@@ -24,7 +24,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.html import json_script
@@ -80,7 +80,7 @@ def carried(request: HttpRequest) -> tuple[dict[str, Any], str | None] | None:
 def _inject(response: HttpResponseBase, writes: dict[str, Any]) -> bool:
     """Add the writes to an HTML page before ``</body>``; False if it cannot be done."""
     if (
-        response.streaming
+        not isinstance(response, HttpResponse)  # streaming: no content to edit
         or response.has_header("Content-Encoding")
         or "html" not in response.get("Content-Type", "")
     ):

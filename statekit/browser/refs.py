@@ -110,7 +110,8 @@ def load(ref: str) -> str | None:
     try:
         return None if key is None else _found(ref, get_backend().get(key, REF_TTL))
     except STORE_ERRORS as exc:
-        return _failed(ref, exc)
+        _failed(ref, exc)
+        return None
 
 
 async def aload(ref: str) -> str | None:
@@ -118,7 +119,8 @@ async def aload(ref: str) -> str | None:
     try:
         return None if key is None else _found(ref, await get_backend().aget(key, REF_TTL))
     except STORE_ERRORS as exc:
-        return _failed(ref, exc)
+        _failed(ref, exc)
+        return None
 
 
 # -- the writes of a response ----------------------------------------------------------------
@@ -160,7 +162,8 @@ def keep_writes(writes: dict[str, Any]) -> str | None:
     try:
         get_backend().set(key, ascii_json(writes), WRITES_TTL)
     except STORE_ERRORS as exc:
-        return _not_kept(writes, exc)
+        _not_kept(writes, exc)
+        return None
     return ref
 
 
@@ -171,7 +174,8 @@ async def akeep_writes(writes: dict[str, Any]) -> str | None:
     try:
         await get_backend().aset(key, ascii_json(writes), WRITES_TTL)
     except STORE_ERRORS as exc:
-        return _not_kept(writes, exc)
+        _not_kept(writes, exc)
+        return None
     return ref
 
 

@@ -18,13 +18,17 @@ import binascii
 import os
 import struct
 import time
+from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.encoding import force_bytes
+
+if TYPE_CHECKING:  # an optional dependency, imported when used
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VERSION = b"\x01"
 NONCE_BYTES = 12
@@ -63,7 +67,9 @@ def sign(name: str, text: str) -> str:
 
 def unsign(name: str, token: str, max_age: float | None) -> str:
     try:
-        return _signer(name).unsign(token, max_age=max_age)
+        return _signer(name).unsign(
+            token, max_age=None if max_age is None else timedelta(seconds=max_age)
+        )
     except signing.SignatureExpired as exc:
         raise Rejected("expired", f"its signature is too old ({exc})") from None
     except signing.BadSignature:
@@ -88,7 +94,7 @@ def require_cryptography(name: str) -> None:
 
 
 @lru_cache(maxsize=8)
-def _derive(secret: bytes) -> Any:
+def _derive(secret: bytes) -> AESGCM:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.hashes import SHA256
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -102,7 +108,7 @@ def _derive(secret: bytes) -> Any:
     return AESGCM(hkdf.derive(secret))
 
 
-def _ciphers() -> list[Any]:
+def _ciphers() -> list[AESGCM]:
     """The AES-GCM ciphers of SECRET_KEY, then of each of SECRET_KEY_FALLBACKS."""
     if not settings.SECRET_KEY:
         raise ImproperlyConfigured("Encrypted BrowserState needs a non-empty SECRET_KEY.")

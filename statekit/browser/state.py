@@ -43,12 +43,12 @@ from statekit.exceptions import ValueTooLarge
 from statekit.keys import BROWSER
 from statekit.registry import declared, lookup
 from statekit.signals import browser_state_rejected
-from statekit.state.variable import Variable, positive_seconds
+from statekit.state.variable import Default, T, Variable, positive_seconds
 
 logger = logging.getLogger("statekit.browser")
 
 
-def get_browser_state(name: str) -> BrowserState:
+def get_browser_state(name: str) -> BrowserState[Any]:
     """The BrowserState declared as ``name``; ImproperlyConfigured if there is none."""
     state = lookup(BROWSER, name)
     if not isinstance(state, BrowserState):
@@ -59,7 +59,7 @@ def get_browser_state(name: str) -> BrowserState:
     return state
 
 
-class BrowserState(Variable):
+class BrowserState(Variable[T]):
     """A value kept in the browser (localStorage), read and written through requests.
 
     ``signed=True``: only the server writes it; a value changed in the browser reads as the
@@ -78,7 +78,7 @@ class BrowserState(Variable):
         self,
         name: str,
         *,
-        default: Any = None,
+        default: Default[T] = None,
         signed: bool = False,
         encrypted: bool = False,
         max_age: float | timedelta | None = None,
@@ -146,7 +146,7 @@ class BrowserState(Variable):
 
     # -- the request's view of the value -------------------------------------------------
 
-    def get(self, request: Any) -> Any:
+    def get(self, request: Any) -> T:
         """This request's own write, else what the page sent (verified), else the default."""
         ex = exchange(request)
         if self.name not in ex.texts:
@@ -154,9 +154,9 @@ class BrowserState(Variable):
             entry = sent.get(self.name)
             ex.texts[self.name] = None if entry is None else self.verify(ex.request, entry)
         text = ex.texts[self.name]
-        return self.default() if text is None else decode(text)
+        return self._read(text)
 
-    def set(self, request: Any, value: Any) -> None:
+    def set(self, request: Any, value: T) -> None:
         """Write ``value``: it reaches the browser with the response."""
         text = dumps(value, self.name)
         size = len(text.encode())
@@ -171,10 +171,10 @@ class BrowserState(Variable):
         """Remove the value from the browser: it reads as the default again."""
         self._queue(request, None, None)
 
-    async def aget(self, request: Any) -> Any:
+    async def aget(self, request: Any) -> T:
         return self.get(request)
 
-    async def aset(self, request: Any, value: Any) -> None:
+    async def aset(self, request: Any, value: T) -> None:
         self.set(request, value)
 
     async def adelete(self, request: Any) -> None:

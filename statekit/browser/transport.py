@@ -169,5 +169,5 @@ def exchange(request: Any) -> BrowserExchange:
             )
     found = request.__dict__.get("_statekit_browser")
     if found is None:
-        found = request._statekit_browser = BrowserExchange(request, delivering=False)
+        found = request.__dict__["_statekit_browser"] = BrowserExchange(request, delivering=False)
     return found

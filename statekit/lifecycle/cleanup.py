@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from statekit.backends import get_backend
 from statekit.codec import decode
 from statekit.keys import EXPIRING, StateKey, origin
 from statekit.lifecycle.sessions import alive
 from statekit.registry import declared, load_declarations, lookup
+from statekit.state.scopes import OwnedState
 from statekit.state.variable import Variable
 
 logger = logging.getLogger("statekit")
@@ -36,7 +38,7 @@ class Report:
     by_variable: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
-def _counted(scope: str, name: str, count: int, report: Report) -> Variable | None:
+def _counted(scope: str, name: str, count: int, report: Report) -> Variable[Any] | None:
     """Count ``count`` deleted values of a variable; the variable, if declared."""
     report.by_variable[scope, name] += count
     variable = lookup(scope, name)
@@ -55,11 +57,10 @@ def _counted(scope: str, name: str, count: int, report: Report) -> Variable | No
 def _expire(popped: list[tuple[StateKey, str]], report: Report) -> None:
     for key, text in popped:
         variable = _counted(*origin(key), 1, report)
-        callback = getattr(variable, "on_expire", None)
-        if callback is None:
+        if not isinstance(variable, OwnedState) or variable.on_expire is None:
             continue
         try:
-            callback(variable.typed(decode(text)))  # as get() gives it
+            variable.on_expire(variable.typed(decode(text)))  # as get() gives it
         except Exception:
             report.failures += 1
             logger.exception("statekit: on_expire of %s state %r raised.", *origin(key))
@@ -85,9 +86,9 @@ def cleanup(*, batch_size: int = 1000, dry_run: bool = False) -> Report:
     # of them comes back but a count per variable); pop_expired claims the rest.
     keep = {(v.scope, v.name) for v in declared() if getattr(v, "on_expire", None)}
     while counts := backend.drop_expired(batch_size * DROP_BATCHES, keep):
-        for (scope, name), count in counts.items():
+        for (of_scope, name), count in counts.items():
             report.expired += count
-            _counted(scope, name, count, report)
+            _counted(of_scope, name, count, report)
     while popped := backend.pop_expired(batch_size):
         report.expired += len(popped)
         _expire(popped, report)

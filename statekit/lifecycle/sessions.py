@@ -13,6 +13,7 @@ The hooks are installed per request by ``statekit.middleware.StatekitMiddleware`
 from __future__ import annotations
 
 from importlib import import_module
+from typing import cast
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
@@ -72,15 +73,17 @@ class _Hooked(SessionBase):
     def delete(self, session_key: str | None = None) -> None:
         old = self._moving(session_key)
         if old:
-            get_backend().move_owner(old, self.session_key)
-            session_moved.send(sender=None, old=old, new=self.session_key)
+            new = cast(str, self.session_key)  # cycle_key() created the new session first
+            get_backend().move_owner(old, new)
+            session_moved.send(sender=None, old=old, new=new)
         super().delete(session_key)
 
     async def adelete(self, session_key: str | None = None) -> None:
         old = self._moving(session_key)
         if old:
-            await get_backend().amove_owner(old, self.session_key)
-            session_moved.send(sender=None, old=old, new=self.session_key)
+            new = cast(str, self.session_key)  # acycle_key() created the new session first
+            await get_backend().amove_owner(old, new)
+            session_moved.send(sender=None, old=old, new=new)
         await super().adelete(session_key)
 
     def flush(self) -> None:

@@ -74,7 +74,8 @@ def _watch_id(message: dict[str, Any]) -> WatchId:
     raise Refused("invalid", f"'id' must be an integer or a string of 1 to {MAX_ID_LENGTH}.")
 
 
-class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):
+# channels has no types: its consumer is Any to mypy
+class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
 
     scopes: ClassVar[tuple[str, ...]] = SCOPES
@@ -96,8 +97,8 @@ class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsock
         self._closer: asyncio.Task[None] | None = None
 
     @property
-    def channel_layer_alias(self) -> str:  # type: ignore[override]
-        return get_settings()["CHANNEL_LAYER"]
+    def channel_layer_alias(self) -> str:
+        return str(get_settings()["CHANNEL_LAYER"])
 
     async def connect(self) -> None:
         await self.accept()

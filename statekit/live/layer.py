@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from channels.layers import BaseChannelLayer
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -103,7 +103,10 @@ class QuietReceive:
     channel_name: str
     _layer_receive: Callable[[], Awaitable[dict[str, Any]]]
     _layer_failed = False
-    # and, from the consumer: close(code, reason)
+
+    if TYPE_CHECKING:  # the consumer's (channels is untyped)
+
+        async def close(self, code: int | None = None, reason: str | None = None) -> None: ...
 
     @property
     def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:

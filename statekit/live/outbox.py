@@ -23,7 +23,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from statekit.live.publish import current_json
 
@@ -129,7 +129,12 @@ class FlowControl:
     closing: bool
     _slow_timer: asyncio.TimerHandle | None
     _closer: asyncio.Task[None] | None
-    # and, from the consumer: send(text_data=...), close(code, reason), _leave(watch)
+
+    if TYPE_CHECKING:  # the consumer's (channels is untyped)
+
+        async def send(self, text_data: str | None = None) -> None: ...
+        async def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+        async def _leave(self, watch: Watch) -> None: ...
 
     async def reply(self, frame: dict[str, Any]) -> None:
         """Send an answer (``error``, ``unwatched``); close a client that reads none."""

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import import_module
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
@@ -26,21 +26,26 @@ from statekit.backends import get_backend
 from statekit.backends.base import Entry
 from statekit.codec import decode, encode
 from statekit.exceptions import StateError, StateTypeError
-from statekit.keys import EXPIRED, EXPIRING, Scope, StateKey, session_of
+from statekit.keys import EXPIRED, EXPIRING, StateKey, session_of
+from statekit.models import StateValue
 from statekit.registry import lookup
-from statekit.state.variable import Variable
+from statekit.state.scopes import GlobalState, OwnedState
 
 
 class NotDeclared(StateError, LookupError):
     """No variable of that scope and name is declared (in the modules loaded so far)."""
 
 
-def variable_of(key: StateKey) -> Variable | None:
+#: A variable whose values the server stores (BrowserState's are in the browser).
+Stored: TypeAlias = GlobalState[Any] | OwnedState[Any]
+
+
+def variable_of(key: StateKey) -> Stored | None:
     """The declared variable a key belongs to; None for a buried or undeclared value."""
     return None if key.scope == EXPIRED else lookup(key.scope, key.name)
 
 
-def declared_variable(key: StateKey) -> Variable:
+def declared_variable(key: StateKey) -> Stored:
     var = variable_of(key)
     if var is None:
         raise NotDeclared(
@@ -81,7 +86,7 @@ def parse(text: str, name: str) -> Any:
 LAST, FIRST = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
 
 
-def readable_expiry(rows: QuerySet) -> QuerySet:
+def readable_expiry(rows: QuerySet[StateValue]) -> QuerySet[StateValue]:
     """``rows`` with ``expires_at`` left unread: ``expiry`` holds it, clamped to what Python
     can read, and ``expiry_stored`` the stored text when it could not be read (a value set
     by hand, such as PostgreSQL's 'infinity'). Read them with :func:`expiry_of`."""
@@ -110,14 +115,13 @@ def entry(key: StateKey) -> Entry | None:
     return get_backend().entry(key)
 
 
-def _owner(key: StateKey) -> tuple[str, ...]:
-    return () if key.scope == Scope.GLOBAL else (key.owner,)
-
-
 def write(key: StateKey, value: Any) -> None:
     """Store ``value`` through the declared variable (validation, signals, live updates)."""
     var = declared_variable(key)
-    var.set(*_owner(key), value)
+    if isinstance(var, GlobalState):
+        var.set(value)
+    else:
+        var.set(key.owner, value)
 
 
 def remove(key: StateKey) -> bool:
@@ -127,7 +131,10 @@ def remove(key: StateKey) -> bool:
     backend = get_backend()
     var = variable_of(key)
     if var is not None and backend.get(key) is not None:
-        var.delete(*_owner(key))
+        if isinstance(var, GlobalState):
+            var.delete()
+        else:
+            var.delete(key.owner)
         return True
     return backend.discard(key)
 

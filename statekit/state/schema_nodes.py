@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +60,8 @@ class Scalar(Node):
             raise mismatch(path, self.label, value)
         return self.make(value)
 
-    load = dump
+    def load(self, data: Any, path: str) -> Any:
+        return self.dump(data, path)
 
 
 def _integer(value: Any) -> bool:
@@ -120,11 +121,17 @@ class LiteralNode(Node):
             return value
         raise StateTypeError(f"{path}: expected {self.label}, got {value!r}", path)
 
-    load = dump
+    def load(self, data: Any, path: str) -> Any:
+        return self.dump(data, path)
 
 
 class ListNode(Node):
-    def __init__(self, item: Node, kinds: tuple[type, ...] = (list, tuple), out: type = list):
+    def __init__(
+        self,
+        item: Node,
+        kinds: tuple[type[Iterable[Any]], ...] = (list, tuple),
+        out: type[list[Any] | tuple[Any, ...]] = list,
+    ) -> None:
         self.item, self.kinds, self.out = item, kinds, out
         self.label = f"{out.__name__}[{item.label}{', ...' if out is tuple else ''}]"
 

@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from statekit.keys import Scope, StateKey
 from statekit.state.pages import apage_owner, page_owner
 from statekit.state.sessions import asession_key, session_key
-from statekit.state.variable import Number, T, Variable, _qualname
+from statekit.state.variable import Default, Number, T, Variable, _qualname
 
 
 class GlobalState(Variable[T]):
@@ -27,7 +27,12 @@ class GlobalState(Variable[T]):
     scope = Scope.GLOBAL
 
     def __init__(
-        self, name: str, *, default: Any = None, public: bool = False, schema: Any = None
+        self,
+        name: str,
+        *,
+        default: Default[T] = None,
+        public: bool = False,
+        schema: Any = None,
     ) -> None:
         self.public = bool(public)
         super().__init__(name, default=default, schema=schema)
@@ -87,7 +92,7 @@ class OwnedState(Variable[T]):
         self,
         name: str,
         *,
-        default: Any = None,
+        default: Default[T] = None,
         ttl: float | timedelta | None = None,
         on_expire: Callable[[Any], Any] | None = None,
         schema: Any = None,

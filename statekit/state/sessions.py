@@ -3,7 +3,7 @@ key given as is."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ImproperlyConfigured
@@ -21,7 +21,7 @@ def request_session(request: HttpRequest, var: Any) -> SessionBase:
             f"{var if isinstance(var, str) else repr(var)} needs request.session: add "
             "'django.contrib.sessions.middleware.SessionMiddleware' to MIDDLEWARE."
         )
-    return session
+    return session  # type: ignore[no-any-return]  # request.session, set by its middleware
 
 
 def owner_session(owner: Any, var: Any) -> SessionBase | str:
@@ -49,7 +49,7 @@ def session_key(owner: Any, var: Any = None) -> str:
         if session.session_key is None:
             session.save()
             session.modified = True
-        return session.session_key
+        return cast(str, session.session_key)  # save() set it
     return session
 
 
@@ -59,5 +59,5 @@ async def asession_key(owner: Any, var: Any = None) -> str:
         if session.session_key is None:
             await session.asave()
             session.modified = True
-        return session.session_key
+        return cast(str, session.session_key)  # asave() set it
     return session

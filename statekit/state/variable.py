@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -50,10 +50,14 @@ def _caller_module() -> str:
     frame = sys._getframe(1)
     while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("statekit."):
         frame = frame.f_back
-    return frame.f_globals.get("__name__", "?")
+    return str(frame.f_globals.get("__name__", "?"))
 
 
-def _qualname(fn: Callable | None) -> str | None:
+#: What a variable's ``default=`` is: the value, a factory of it, or None (no default).
+Default: TypeAlias = T | Callable[[], T] | None
+
+
+def _qualname(fn: Callable[..., Any] | None) -> str | None:
     if fn is None:
         return None
     return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}"
@@ -72,7 +76,7 @@ class Variable(Generic[T]):
         self,
         name: str,
         *,
-        default: Any = None,
+        default: Default[T] = None,
         ttl: float | timedelta | None = None,
         schema: Any = None,
     ) -> None:
@@ -113,7 +117,7 @@ class Variable(Generic[T]):
         first = registry.register(self)
         # The same declaration again (a module imported twice) is the same variable: the
         # first one is the sender of every signal, whichever copy wrote.
-        self.sender: Variable = first
+        self.sender: Variable[T] = first
         if first is self:
             variable_declared.send(sender=self)
         elif first._signature() != self._signature():
@@ -187,12 +191,16 @@ class Variable(Generic[T]):
 
     # -- notification ----------------------------------------------------------------------
 
-    def on_change(self, receiver: Callable[[str | None, Any, Any], None]) -> Callable:
+    def on_change(
+        self, receiver: Callable[[str | None, Any, Any], None]
+    ) -> Callable[[str | None, Any, Any], None]:
         """Decorator: call ``receiver(owner, old, new)`` after each write that changed the
         stored content (after the commit, when a transaction is open), like ``state_changed``.
         """
 
-        def relay(sender: Variable, *, owner: str | None, old: Any, new: Any, **kwargs: Any):
+        def relay(
+            sender: Variable[T], *, owner: str | None, old: Any, new: Any, **kwargs: Any
+        ) -> None:
             receiver(owner, self._relayed(old), self._relayed(new))
 
         state_changed.connect(
@@ -223,7 +231,11 @@ class Variable(Generic[T]):
     def _notify(self, key: StateKey, old: str | None, new: str | None) -> None:
         change = self._change(key, old, new)
         if change is not None:
-            get_backend().after_write(lambda: state_changed.send(sender=self.sender, **change))
+
+            def send() -> None:
+                state_changed.send(sender=self.sender, **change)
+
+            get_backend().after_write(send)
 
     async def _anotify(self, key: StateKey, old: str | None, new: str | None) -> None:
         change = self._change(key, old, new)
@@ -244,13 +256,13 @@ class Variable(Generic[T]):
         self._notify(key, old, new)
         return self.typed(decode(new))
 
-    def _incr(self, key: StateKey, amount: Number) -> Any:
+    def _incr(self, key: StateKey, amount: Number) -> T:
         if self._schema is not None:
             return self._update(key, self._adder(amount))
         default = self._default_json()
         old, new = get_backend().incr(key, amount, default, self.ttl)
         self._notify(key, default if old is None else old, new)  # old: what get() gave
-        return decode(new)
+        return self.typed(decode(new))  # no schema: the decoded value itself
 
     def _delete(self, key: StateKey) -> None:
         self._notify(key, get_backend().delete(key), None)
@@ -267,13 +279,13 @@ class Variable(Generic[T]):
         await self._anotify(key, old, new)
         return self.typed(decode(new))
 
-    async def _aincr(self, key: StateKey, amount: Number) -> Any:
+    async def _aincr(self, key: StateKey, amount: Number) -> T:
         if self._schema is not None:
             return await self._aupdate(key, self._adder(amount))
         default = self._default_json()
         old, new = await get_backend().aincr(key, amount, default, self.ttl)
         await self._anotify(key, default if old is None else old, new)
-        return decode(new)
+        return self.typed(decode(new))  # no schema: the decoded value itself
 
     async def _adelete(self, key: StateKey) -> None:
         await self._anotify(key, await get_backend().adelete(key), None)

@@ -12,8 +12,9 @@ from django.utils.dateparse import parse_datetime
 from statekit.backends import StateKey
 from statekit.backends.base import Entry
 from statekit.exceptions import StateError
-from statekit.keys import EXPIRING, MAX_TTL, SCOPES, Scope
+from statekit.keys import EXPIRING, MAX_TTL, SCOPES
 from statekit.state.inspection import declared_variable, parse
+from statekit.state.scopes import GlobalState
 
 FIELDS = ("scope", "owner", "name", "value", "expires_at")
 
@@ -24,7 +25,12 @@ def when(moment: datetime | None) -> str | None:
 
 def export_line(entry: Entry) -> str:
     scope, owner, name = entry.key
-    record = {"scope": scope, "owner": owner, "name": name, "value": entry.text}
+    record: dict[str, str | None] = {
+        "scope": scope,
+        "owner": owner,
+        "name": name,
+        "value": entry.text,
+    }
     record["expires_at"] = when(entry.expires_at)
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
@@ -48,7 +54,9 @@ def planned(line: str) -> tuple[StateKey, Any, datetime | None]:
         raise StateError(f"{owner!r} {name!r}: a lone surrogate cannot be stored") from None
     key = StateKey(scope, owner, name)
     var = declared_variable(key)
-    if (var.key_for() if scope == Scope.GLOBAL else var.key_for(owner)) != key:  # checks the owner
+    if (
+        var.key_for() if isinstance(var, GlobalState) else var.key_for(owner)
+    ) != key:  # checks the owner
         raise StateError(f"owner {owner!r} is not an owner of {scope} state")
     value = parse(text, name)
     if expires is None:

@@ -20,6 +20,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from statekit.backends import StateKey, get_backend
+from statekit.backends.db import DatabaseBackend
 from statekit.codec import encode
 from statekit.exceptions import StateError
 from statekit.keys import SCOPES, Scope, origin
@@ -214,7 +215,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Would import {len(plans)} value(s); wrote nothing.")
             return
         backend = get_backend()
-        atomic = transaction.atomic(using=backend.alias) if backend.uses_database else nullcontext()
+        atomic = (
+            transaction.atomic(using=backend.alias)
+            if isinstance(backend, DatabaseBackend)
+            else nullcontext()
+        )
         late = 0
         with atomic:  # the database backends: all lines or none
             for key, value, expires_at in plans:

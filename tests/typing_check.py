@@ -1,0 +1,42 @@
+"""What a user's type checker sees of the public API: checked by mypy in test_typing.py,
+never imported (it would declare these variables). ``# type: ignore[code]`` lines are errors
+mypy must report (strict mode reports an ignore that is not needed)."""
+
+from __future__ import annotations
+
+from typing import Any, assert_type
+
+from django.http import HttpRequest
+
+from statekit import BrowserState, GlobalState, PageState, SessionState
+
+
+async def check(request: HttpRequest) -> None:
+    visitors = GlobalState("typing.visitors", default=0)
+    assert_type(visitors, GlobalState[int])
+    assert_type(visitors.get(), int)
+    assert_type(visitors.incr(), int)
+    assert_type(visitors.update(lambda n: n + 1), int)
+    assert_type(await visitors.aget(), int)
+    visitors.set("many")  # type: ignore[arg-type]
+
+    declared: GlobalState[int] = GlobalState("typing.declared", default=0)
+    assert_type(declared.get(), int)
+
+    cart: SessionState[list[str]] = SessionState("typing.cart", default=list)
+    assert_type(cart.get(request), list[str])
+    assert_type(await cart.aget(request), list[str])
+    cart.set(request, ["apple"])
+    cart.set(request, [1])  # type: ignore[list-item]
+
+    step: PageState[str] = PageState("typing.step", default=lambda: "start", ttl=60)
+    assert_type(step.get(request), str)
+
+    note: PageState[str | None] = PageState("typing.note")
+    assert_type(note.get(request), str | None)
+
+    anything: GlobalState[Any] = GlobalState("typing.anything", schema=dict[str, int])
+    assert_type(anything.get(), Any)
+
+    theme = BrowserState("typing.theme", default="light")
+    assert_type(theme.get(request), str)
