@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from example_project.demo.demos import APP, DEMOS
+from tests.source import parse
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -32,7 +33,7 @@ def test_demo_code_names_no_seed():
 def test_the_demos_import_only_documented_statekit_api():
     used = set()
     for path in APP.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parse(path)):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("statekit"):
                 used |= {f"{node.module}.{alias.name}" for alias in node.names}
     assert used

@@ -37,6 +37,7 @@ from statekit.lifecycle.pages import close
 from statekit.lifecycle.sessions import watch
 from statekit.models import StateValue
 from statekit.signals import page_closed, session_ended, session_moved
+from tests.source import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "statekit"
@@ -78,7 +79,7 @@ def test_no_function_local_imports_of_statekit():
     found = []
     for path in _modules():
         relative = path.relative_to(ROOT).as_posix()
-        tree = ast.parse(path.read_text())
+        tree = parse(path)
         for func in ast.walk(tree):
             if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
