@@ -12,7 +12,7 @@ import time
 
 import psycopg
 
-from tests.redis_server import free_port
+from tests.live_support import free_port
 
 BIN = "/usr/lib/postgresql/15/bin"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,7 @@ import redis
 
 from statekit.backends import StateKey, get_backend
 from statekit.backends.cached_db import COPY
+from tests.live_support import free_port
 
 
 def cached_copy(client: redis.Redis, name: str) -> tuple[int, str] | None:
@@ -26,12 +26,6 @@ def cached_copy(client: redis.Redis, name: str) -> tuple[int, str] | None:
     raw = client.get(get_backend().keys.key(StateKey("global", "", name)))
     copy = COPY.match(raw) if raw else None
     return None if raw is None or copy is None else (int(copy[2]), raw[copy.end() :].decode())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RedisServer:

@@ -17,7 +17,8 @@ from statekit import BackendUnavailable, GlobalState, SessionState
 from statekit.backends import epoch, get_backend
 from statekit.backends.redis import AsyncRedis
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
-from tests.redis_server import RedisServer, free_port
+from tests.live_support import free_port
+from tests.redis_server import RedisServer
 
 pytestmark = needs("redis", "postgres")
 

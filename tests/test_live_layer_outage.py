@@ -38,7 +38,8 @@ from tests.live_support import (
     visit,
     watch,
 )
-from tests.test_live_redis_restart import OwnRedis, own_redis_fixture  # noqa: F401
+from tests.redis_server import RedisServer
+from tests.test_live_redis_restart import own_redis_fixture  # noqa: F401
 
 pytestmark = [*needs("redis"), pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +49,7 @@ notes = SessionState("test_live_layer_outage.notes", default="")
 
 
 @pytest.fixture
-def layer(own_redis: OwnRedis, caplog: pytest.LogCaptureFixture) -> Iterator[Any]:
+def layer(own_redis: RedisServer, caplog: pytest.LogCaptureFixture) -> Iterator[Any]:
     """A channels-redis layer on the test's own Redis; statekit.live's log captured."""
     backend = "channels_redis.core.RedisChannelLayer"
     with fresh_layer(
@@ -86,7 +87,7 @@ def test_websockets_close_with_one_warning_and_held_changes_arrive(
             await asyncio.to_thread(score.set, 2)  # fails at once: held
             await asyncio.to_thread(score.set, 3)  # held (not tried): the latest replaces it
             assert layer in publisher().held
-            await asyncio.to_thread(own_redis.start)
+            await asyncio.to_thread(own_redis.start, empty=True)
             async with connected() as ws:  # the page reconnects and resyncs
                 assert await watch(ws, 1, score.name) == 3
                 await asyncio.to_thread(score.set, 4)  # while changes are still held
@@ -120,7 +121,7 @@ def test_held_changes_are_bounded_oldest_dropped_and_counted(own_redis, layer, c
             "latest",
         ]
         assert held.dropped == 2
-        own_redis.start()
+        own_redis.start(empty=True)
         deadline = time.monotonic() + 20
         while "3 changes held while the channel layer was down are sent" not in caplog.text:
             assert time.monotonic() < deadline, "the held changes were not sent"
@@ -155,7 +156,7 @@ def test_a_server_stays_quiet_when_the_layers_redis_dies(own_redis, kind):
                     client.recv(20)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_LAYER_FAILED
         first = visit(server.url + "/visitors")  # a write while the layer is down: held
-        own_redis.start()
+        own_redis.start(empty=True)
         with connect(url.format(server.port), origin=origin) as client:
             client.send(watch_frame)
             frame = json.loads(client.recv(20))

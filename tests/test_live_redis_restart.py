@@ -8,68 +8,35 @@ writes: the page shows the new value, and later writes are live again.
 
 from __future__ import annotations
 
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from tests.conftest import needs
 from tests.live_support import (
     WATCH_VISITORS,
     Server,
-    free_port,
     process_env,
     run_command,
     seen,
     visit,
 )
+from tests.redis_server import RedisServer
 from tests.test_live_browser import INCR, chromium, shown
 
 pytestmark = [*needs("redis", "chromium"), pytest.mark.django_db(transaction=True)]
 
 
-class OwnRedis:
-    """A throwaway redis-server on a free port, with no persistence: a restart empties it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> OwnRedis:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert self.process.poll() is None, "redis-server exited"
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-        return self
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-
 @pytest.fixture(name="own_redis")
-def own_redis_fixture() -> Iterator[OwnRedis]:
-    server = OwnRedis().start()
+def own_redis_fixture() -> Iterator[RedisServer]:
+    """A Redis of the test's own for the channel layer; ``start(empty=True)`` restarts it empty."""
+    server = RedisServer()
+    server.start()
     try:
         yield server
     finally:
-        server.kill()
+        server.close()
 
 
 def test_pages_resync_after_the_layers_redis_restarts(own_redis):
@@ -89,7 +56,7 @@ def test_pages_resync_after_the_layers_redis_restarts(own_redis):
 
         own_redis.kill()  # the layer's Redis restarts, empty: every group is gone
         run_command(env, INCR.format(5))  # a write while it is down: not published
-        own_redis.start()
+        own_redis.start(empty=True)
         # The page reconnects and watches again (its watches failed as "unavailable" while
         # Redis was down): it shows the value written meanwhile, without a reload.
         expect(page.locator("#visitors")).to_have_text(str(first + 6), timeout=60_000)
