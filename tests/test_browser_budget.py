@@ -58,6 +58,8 @@ XHR = """(sync) => new Promise((resolve) => {
 
 @pytest.fixture
 def server(live_server: Any) -> Any:
+    """Daphne with the strict header limit. Tests name it before ``page``, so the page is
+    closed before the server stops (a page left open would retry a refused connection)."""
     env = process_env(DJANGO_SETTINGS_MODULE="tests.budget_settings")
     with Server(env) as started:
         yield started
@@ -82,7 +84,7 @@ def filled(page: Any, server: Any) -> Any:
     return page
 
 
-def test_every_request_succeeds_and_reads_every_value(page, server):
+def test_every_request_succeeds_and_reads_every_value(server, page):
     filled(page, server)
     answer(page.evaluate(FETCH, "GET"), "fetch GET")
     answer(page.evaluate(FETCH, "POST"), "fetch POST")
@@ -95,7 +97,7 @@ def test_every_request_succeeds_and_reads_every_value(page, server):
     answer([200, page.locator("body").inner_text()], "form")
 
 
-def test_a_bundle_the_server_lost_reads_defaults_once_then_is_uploaded_again(page, server):
+def test_a_bundle_the_server_lost_reads_defaults_once_then_is_uploaded_again(server, page):
     filled(page, server)
     answer(page.evaluate(FETCH, "GET"), "fetch GET")
     with ThreadPoolExecutor(1) as thread:  # the ORM refuses Playwright's thread
@@ -130,7 +132,7 @@ WRITE_XHR = """([plain, sync]) => new Promise((resolve) => {
 })"""
 
 
-def test_large_writes_reach_the_page_before_its_request_resolves(page, server):
+def test_large_writes_reach_the_page_before_its_request_resolves(server, page):
     """The server writes 9 states (about 20 KB): the response headers stay small, and the
     page's code sees every value when its fetch resolves or its XHR loads."""
     added: list[int] = []
