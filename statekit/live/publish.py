@@ -55,8 +55,8 @@ def to_json(value: Any) -> str:
 
 
 def watchable(variable: Any) -> bool:
-    """Whether a websocket may ever watch ``variable``: public globals, session and page."""
-    return variable.scope != Scope.GLOBAL or bool(getattr(variable, "public", False))
+    """Whether a page may ever watch ``variable``: public globals, session and page."""
+    return bool(variable.streamed)
 
 
 def channel_layer() -> BaseChannelLayer | None:

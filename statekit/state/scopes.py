@@ -6,7 +6,8 @@ backend. Its scope says whose value a call reaches: everyone's, the session's or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from datetime import timedelta
 from typing import Any
 
@@ -79,6 +80,12 @@ class GlobalState(Variable[T]):
     async def adelete(self) -> None:
         await self._adelete(self._key())
 
+    def changes(self) -> AsyncGenerator[T]:
+        """``async for value in visitors.changes()``: the value now, then after every change
+        made by any process (latest value wins: a slow reader skips to the newest). Public
+        global state only (ImproperlyConfigured otherwise)."""
+        return self._changes(self._key())
+
 
 class OwnedState(Variable[T]):
     """A variable with one value per owner (a session, a page) and an optional lifetime.
@@ -148,6 +155,13 @@ class OwnedState(Variable[T]):
 
     async def adelete(self, owner: Any) -> None:
         await self._adelete(await self._akey(owner))
+
+    async def changes(self, owner: Any) -> AsyncGenerator[T]:
+        """``async for value in cart.changes(request)``: ``owner``'s value now, then after
+        every change made by any process (latest value wins)."""
+        async with aclosing(self._changes(await self._akey(owner))) as values:
+            async for value in values:
+                yield value
 
 
 class SessionState(OwnedState[T]):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
@@ -18,9 +19,11 @@ from statekit import registry
 from statekit.backends import get_backend
 from statekit.codec import decode, dumps, encode
 from statekit.exceptions import StateTypeError
-from statekit.keys import MAX_TTL, StateKey
+from statekit.keys import MAX_TTL, Scope, StateKey
 from statekit.signals import state_changed, variable_declared
 from statekit.state.schema import Node, declare
+from statekit.streams.changes import follow
+from statekit.streams.feeds import apublish, hub
 
 NAME = re.compile(r"[\w.:-]{1,200}")
 
@@ -191,6 +194,26 @@ class Variable(Generic[T]):
 
     # -- notification ----------------------------------------------------------------------
 
+    @property
+    def streamed(self) -> bool:
+        """Whether its changes reach change streams (``changes()``, live pages): session and
+        page state, and global state declared ``public=True``. Others publish nothing."""
+        return self.scope != Scope.GLOBAL or bool(getattr(self, "public", False))
+
+    def _changes(self, key: StateKey) -> AsyncGenerator[T]:
+        if not self.streamed:
+            raise ImproperlyConfigured(
+                f"changes() of global state {self.name!r}: only public global state publishes "
+                "its changes; declare it with public=True (pages may then watch it too)."
+            )
+        return self._follow(key)
+
+    async def _follow(self, key: StateKey) -> AsyncGenerator[T]:
+        backend = get_backend()
+        async with aclosing(follow(key, lambda: backend.aget(key, self.ttl))) as texts:
+            async for text in texts:
+                yield self._read(text)
+
     def on_change(
         self, receiver: Callable[[str | None, Any, Any], None]
     ) -> Callable[[str | None, Any, Any], None]:
@@ -229,6 +252,9 @@ class Variable(Generic[T]):
         }
 
     def _notify(self, key: StateKey, old: str | None, new: str | None) -> None:
+        if old != new and self.streamed:
+            publish = hub().publish
+            get_backend().after_write(lambda: publish(key, new))
         change = self._change(key, old, new)
         if change is not None:
 
@@ -238,6 +264,8 @@ class Variable(Generic[T]):
             get_backend().after_write(send)
 
     async def _anotify(self, key: StateKey, old: str | None, new: str | None) -> None:
+        if old != new and self.streamed:
+            await apublish(key, new)
         change = self._change(key, old, new)
         if change is not None:
             await state_changed.asend(sender=self.sender, **change)
