@@ -160,7 +160,7 @@ async def measure(layer_name: str, n: int, rounds: int) -> Result:
     from channels.routing import URLRouter
 
     from statekit import GlobalState
-    from statekit.live.publish import to_json
+    from statekit.codec import browser_json
     from statekit.routing import urlpatterns
 
     live = GlobalState("bench.live", default=0, public=True)
@@ -172,7 +172,7 @@ async def measure(layer_name: str, n: int, rounds: int) -> Result:
 
     async def raw_round(i: int) -> float:
         # The frame statekit's clients receive for the same value, built before the clock.
-        value = to_json({"round": i, "run": RUN, "title": "statekit"})
+        value = browser_json({"round": i, "run": RUN, "title": "statekit"})
         frame = f'{{"type":"change","id":1,"scope":"global","name":"{live.name}","value":{value}}}'
         start = time.perf_counter()
         await layer.group_send(RAW_GROUP, {"type": "bench.frame", "text": frame})

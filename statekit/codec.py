@@ -21,6 +21,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
+
 from statekit.conf import get_settings
 from statekit.exceptions import StateTypeError, ValueTooLarge
 
@@ -195,3 +197,9 @@ def decode(text: str) -> Any:
         return _DECODER.decode(text)
     except RecursionError:
         raise ValueError(f"nested over {MAX_DEPTH} levels deep") from None
+
+
+def browser_json(value: Any) -> str:
+    """A decoded value as the browser sees it: plain JSON, Decimal, UUID and dates as strings
+    (what live pages and event streams receive)."""
+    return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))

@@ -5,6 +5,7 @@ on a channels-redis layer that every process of the test shares (on the test Red
 
 from __future__ import annotations
 
+import json
 import os
 
 from tests.services import REDIS_HOST, REDIS_PORT
@@ -13,8 +14,19 @@ from tests.settings import DATABASES
 
 CHANNELS_REDIS_DB = 10  # Redis database of the channels-redis layers of the live tests
 
+if os.environ.get("STATEKIT_TEST_STATEKIT"):  # the backend of the test (JSON), e.g. SSE's
+    STATEKIT = json.loads(os.environ["STATEKIT_TEST_STATEKIT"])
+if os.environ.get("STATEKIT_TEST_POSTGRES_DB"):  # the test run's PostgreSQL database
+    DATABASES = {
+        **DATABASES,
+        "postgres": {**DATABASES["postgres"], "NAME": os.environ["STATEKIT_TEST_POSTGRES_DB"]},
+    }
 if os.environ.get("STATEKIT_TEST_DB"):
     DATABASES = {"default": {**DATABASES["default"], "NAME": os.environ["STATEKIT_TEST_DB"]}}
+if os.environ.get("STATEKIT_TEST_POSTGRES_DB"):  # the test run's PostgreSQL database (SSE)
+    from tests.settings import DATABASES as BASE
+
+    DATABASES["postgres"] = {**BASE["postgres"], "NAME": os.environ["STATEKIT_TEST_POSTGRES_DB"]}
 if os.environ.get("STATEKIT_TEST_CHANNELS_PREFIX"):
     CHANNEL_LAYERS = {
         "default": {

@@ -172,9 +172,16 @@ class Server:
     """A daphne (or uvicorn) process serving the example project with websockets
     (tests/live_asgi.py)."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, kind: str = "daphne") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        kind: str = "daphne",
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.env = env
         self.kind = kind
+        self.args = args  # more options of the server, e.g. ("--workers", "2")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -182,7 +189,7 @@ class Server:
 
     def start(self) -> Server:
         self.log = tempfile.TemporaryFile()  # its output, shown when it does not start
-        command = [sys.executable, *SERVERS[self.kind], str(self.port)]
+        command = [sys.executable, *SERVERS[self.kind], str(self.port), *self.args]
         self.process = subprocess.Popen(
             [*command, "tests.live_asgi:application"],
             cwd=ROOT,

@@ -56,9 +56,8 @@ from statekit.conf import get_settings
 from statekit.keys import SCOPES, Scope
 from statekit.live.layer import QuietReceive, on_layer
 from statekit.live.outbox import FlowControl, Outbox, Watch, WatchId
-from statekit.live.owner import ConnectionOwner, Refused
-from statekit.live.publish import current_json, group_name, watchable
-from statekit.registry import declared
+from statekit.live.owner import ConnectionOwner, Refused, watched
+from statekit.live.publish import current_json, group_name
 
 logger = logging.getLogger("statekit.live")
 
@@ -182,14 +181,7 @@ class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsock
         limit = get_settings()["WS_MAX_WATCHES"]
         if len(self.watches) >= limit:
             raise Refused("limit", f"A connection may watch at most {limit} variables.")
-        # Declared at start-up: StatekitConfig.ready imports every app's state.py.
-        variable = next((v for v in declared(scope) if v.name == name), None)
-        if variable is None or not watchable(variable):
-            raise Refused(
-                "refused",
-                f"{scope} state {name!r} cannot be watched: it is not declared"
-                + (", or not public." if scope == Scope.GLOBAL else "."),
-            )
+        variable = watched(scope, name)
         owner = await self.owner(scope, content)
         group = group_name(scope, owner, name)
         if group in self.members:

@@ -1,5 +1,6 @@
-"""Whose value a watch reads: how a websocket connection becomes an owner (its session, the
-page ids issued to it), and the refusal a frame gets (:class:`Refused`)."""
+"""Who may watch what, for the websocket and the event stream alike: the variable a watch
+names (:func:`watched`), whose value it reads (:func:`owner_for`: the connection's session, the
+page ids issued to it), and the refusal it gets (:class:`Refused`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from asgiref.sync import sync_to_async
 
 from statekit.exceptions import InvalidPageId
 from statekit.keys import Scope
+from statekit.registry import declared
 from statekit.state import pages
 
 logger = logging.getLogger("statekit.live")
@@ -26,6 +28,43 @@ class Refused(Exception):
         self.code = code
 
 
+def watched(scope: str, name: str) -> Any:
+    """The declared variable a watch names; Refused when it is not declared or not watchable
+    (the same message for both, so names cannot be probed)."""
+    # Declared at start-up: StatekitConfig.ready imports every app's state.py.
+    variable = next((v for v in declared(scope) if v.name == name), None)
+    if variable is None or not variable.streamed:
+        raise Refused(
+            "refused",
+            f"{scope} state {name!r} cannot be watched: it is not declared"
+            + (", or not public." if scope == Scope.GLOBAL else "."),
+        )
+    return variable
+
+
+async def owner_for(scope: str, session: Any, session_key: str | None, page_id: Any) -> str | None:
+    """Whose value a watch of ``scope`` reads: None (global), the session key, or the owner of
+    the page ``page_id``, which must have been issued to ``session`` (key ``session_key``:
+    None when there is no live session)."""
+    if scope == Scope.GLOBAL:
+        return None
+    if session_key is None:
+        raise Refused("refused", "This connection has no session: load a page of the site first.")
+    if scope == Scope.SESSION:
+        return session_key
+    if not isinstance(page_id, str) or not page_id:
+        raise Refused(
+            "invalid",
+            f"Page state needs the page id: in 'page', or ?{pages.FIELD}= in the URL.",
+        )
+    try:
+        return await sync_to_async(pages.verify)(session, page_id)
+    except InvalidPageId:
+        raise Refused(
+            "refused", "The page id was not issued to this connection's session."
+        ) from None
+
+
 class ConnectionOwner:
     """The owner part of :class:`~statekit.live.consumer.StateConsumer` (``self.scope`` is
     the ASGI scope of the connection)."""
@@ -38,24 +77,8 @@ class ConnectionOwner:
         if scope == Scope.GLOBAL:
             return None
         key = await self.session_key()
-        if key is None:
-            raise Refused(
-                "refused", "This connection has no session: load a page of the site first."
-            )
-        if scope == Scope.SESSION:
-            return key
         page_id = content.get("page", self.query_page_id())
-        if not isinstance(page_id, str) or not page_id:
-            raise Refused(
-                "invalid",
-                f"Page state needs the page id: in 'page', or ?{pages.FIELD}= in the URL.",
-            )
-        try:
-            return await sync_to_async(pages.verify)(self.scope["session"], page_id)
-        except InvalidPageId:
-            raise Refused(
-                "refused", "The page id was not issued to this connection's session."
-            ) from None
+        return await owner_for(scope, self.scope.get("session"), key, page_id)
 
     def query_page_id(self) -> str | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,10 +22,10 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.dispatch import receiver
 from django.urls import get_script_prefix
 
+from statekit.codec import browser_json
 from statekit.conf import get_settings
 from statekit.keys import SCOPES, Scope
 from statekit.live.layer import publisher
@@ -47,16 +46,6 @@ def group_name(scope: str, owner: str | None, name: str) -> str:
     """
     raw = "\0".join((get_settings()["KEY_PREFIX"], scope, owner or "", name))
     return f"statekit.{scope}.{hashlib.blake2b(raw.encode(), digest_size=20).hexdigest()}"
-
-
-def to_json(value: Any) -> str:
-    """A value as the browser sees it (Decimal, UUID and dates become strings)."""
-    return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
-
-
-def watchable(variable: Any) -> bool:
-    """Whether a page may ever watch ``variable``: public globals, session and page."""
-    return bool(variable.streamed)
 
 
 def channel_layer() -> BaseChannelLayer | None:
@@ -82,7 +71,7 @@ def live_config() -> dict[str, Any]:
 async def current_json(variable: Any, owner: str | None) -> str:
     """The current value of ``variable`` (of ``owner``), as JSON for the browser."""
     value = await (variable.aget() if variable.scope == Scope.GLOBAL else variable.aget(owner))
-    return to_json(variable.plain(value))  # a schema's typed value in its stored form
+    return browser_json(variable.plain(value))  # a schema's typed value in its stored form
 
 
 # -- publishing ------------------------------------------------------------------------------
@@ -92,7 +81,7 @@ async def current_json(variable: Any, owner: str | None) -> str:
 def _publish_changes_of(sender: Any, **kwargs: Any) -> None:
     """Connect :func:`publish` to the changes of a watchable variable, and of no other: a
     write to a server-only global then costs nothing here, not even the signal."""
-    if watchable(sender):
+    if sender.streamed:
         state_changed.connect(publish, sender=sender)
 
 
@@ -119,7 +108,7 @@ def publish(
         value = new
         if value is None:  # a deleted value (or a stored null) reads as what get() returns now
             value = sender.plain(sender.get(*([] if scope == Scope.GLOBAL else [owner])))
-        return {"type": EVENT, "group": group, "value": to_json(value)}
+        return {"type": EVENT, "group": group, "value": browser_json(value)}
 
     _run(message, layer, group, f"{scope} state {name!r}")
 

@@ -1,0 +1,166 @@
+"""Live state without Channels: Server-Sent Events from a plain async Django view.
+
+``GET <statekit.urls>/events/?watch=global:visitors&watch=session:cart&watch=page:chat
+&statekit_page=<page id>`` answers ``text/event-stream`` under any ASGI server (uvicorn,
+hypercorn, daphne): first ``retry:``, then one event per watch with its current value, then
+one event per change made by any process (:mod:`statekit.streams`)::
+
+    id: 3
+    event: global:visitors
+    data: 42
+
+The event's name is the watch as asked; ``data`` is the value as JSON, or, with
+``format=html``, as HTML-escaped text for htmx's SSE extension (``sse-swap="global:visitors"``
+swaps it in); :func:`events_view` takes a ``render`` of your own (a template fragment).
+
+The access rules are the websocket's (:mod:`statekit.live.owner`): public globals, the
+session state of the request's session, the page state of pages issued to that session. A
+refused or malformed request is answered 403 or 400 (JSON ``{"code", "message"}``) before
+anything is subscribed; EventSource does not retry those. At most ``WS_MAX_WATCHES`` watches,
+a query of at most ``WS_MAX_MESSAGE_BYTES``. Each watch holds at most its latest value, so a
+client that does not read keeps memory flat; a comment line every :data:`HEARTBEAT_SECONDS`
+keeps proxies from closing the stream and finds clients that are gone. When the client goes
+away, Django cancels the stream and every subscription is released. A reconnection
+(``Last-Event-ID``) is sent the current values again, which resyncs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils.html import escape
+from django.views.decorators.http import require_GET
+
+from statekit.codec import browser_json
+from statekit.conf import get_settings
+from statekit.keys import SCOPES, Scope
+from statekit.live.owner import Refused, owner_for, watched
+from statekit.state import pages
+
+logger = logging.getLogger("statekit.live")
+
+#: Seconds between heartbeats (comment lines) on a quiet stream.
+HEARTBEAT_SECONDS = 15.0
+#: What EventSource waits before reconnecting, in milliseconds.
+RETRY_MILLISECONDS = 2000
+
+#: ``render(variable, value)``: the ``data`` of an event.
+Render = Callable[[Any, Any], str]
+
+
+def as_json(variable: Any, value: Any) -> str:
+    return browser_json(variable.plain(value))
+
+
+def as_html(variable: Any, value: Any) -> str:
+    return str(escape(value if isinstance(value, str) else browser_json(variable.plain(value))))
+
+
+def event(number: int, name: str, data: str) -> str:
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"id: {number}\nevent: {name}\n{lines}\n"
+
+
+async def _watches(request: HttpRequest) -> list[tuple[str, Any, str | None]]:
+    """``(event name, variable, owner)`` of each watch asked; Refused if one may not be."""
+    conf = get_settings()
+    if len(request.META.get("QUERY_STRING", "")) > conf["WS_MAX_MESSAGE_BYTES"]:
+        raise Refused("limit", f"The query is limited to {conf['WS_MAX_MESSAGE_BYTES']} bytes.")
+    asked = request.GET.getlist("watch")
+    if not asked:
+        raise Refused("invalid", "Name what to watch: ?watch=<scope>:<name>, one or more.")
+    if len(asked) > conf["WS_MAX_WATCHES"]:
+        raise Refused("limit", f"A stream may watch at most {conf['WS_MAX_WATCHES']} variables.")
+    if len(set(asked)) != len(asked):
+        raise Refused("duplicate", "Each variable may be watched once per stream.")
+    session = getattr(request, "session", None)
+    session_key = None
+    if session is not None:
+        await session.aitems()  # loads it: an unknown or expired key becomes None
+        session_key = session.session_key
+    found = []
+    for name in asked:
+        scope, _, var_name = name.partition(":")
+        if scope not in SCOPES or not var_name:
+            scopes = ", ".join(SCOPES)
+            raise Refused("invalid", f"Watch <scope>:<name>, the scope one of: {scopes}.")
+        variable = watched(scope, var_name)
+        owner = await owner_for(scope, session, session_key, request.GET.get(pages.FIELD))
+        found.append((name, variable, owner))
+    return found
+
+
+async def _stream(watches: list[tuple[str, Any, str | None]], render: Render) -> AsyncIterator[str]:
+    latest: dict[str, str] = {}  # event name -> the data of its latest value, unsent
+    changed = asyncio.Event()
+    failed: list[BaseException] = []
+
+    async def pump(name: str, variable: Any, owner: str | None) -> None:
+        values = variable.changes() if variable.scope == Scope.GLOBAL else variable.changes(owner)
+        try:
+            async with aclosing(values) as found:
+                async for value in found:
+                    latest.pop(name, None)  # the newest goes last
+                    latest[name] = render(variable, value)
+                    changed.set()
+        except Exception as exc:  # the backend failed: end the stream, the client reconnects
+            logger.warning(
+                "statekit event stream ends: %s state %r could not be read (%s)",
+                variable.scope,
+                variable.name,
+                " ".join(str(exc).split())[:200],
+            )
+            failed.append(exc)
+            changed.set()
+
+    tasks = [asyncio.create_task(pump(*watch)) for watch in watches]
+    number = 0
+    try:
+        yield f": statekit\nretry: {RETRY_MILLISECONDS}\n\n"
+        while True:
+            try:
+                await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
+            except TimeoutError:
+                yield ": ping\n\n"
+                continue
+            changed.clear()
+            if failed:
+                return
+            while latest:
+                name = next(iter(latest))
+                number += 1
+                yield event(number, name, latest.pop(name))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def events_view(render: Render | None = None) -> Callable[[HttpRequest], Any]:
+    """The event-stream view; ``render(variable, value)`` makes each event's data (default:
+    JSON, or escaped text with ``?format=html``)."""
+
+    @require_GET
+    async def events(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+        try:
+            watches = await _watches(request)
+        except Refused as exc:
+            status = 403 if exc.code == "refused" else 400
+            return JsonResponse({"code": exc.code, "message": str(exc)}, status=status)
+        chosen = render or (as_html if request.GET.get("format") == "html" else as_json)
+        response = StreamingHttpResponse(
+            _stream(watches, chosen), content_type="text/event-stream; charset=utf-8"
+        )
+        response["Cache-Control"] = "no-cache, no-store"
+        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        return response
+
+    return events
+
+
+events = events_view()

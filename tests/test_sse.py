@@ -1,0 +1,270 @@
+"""Live state without Channels (issue 15, item 3): the Server-Sent Events view.
+
+In process (Django's AsyncClient) for the access rules and the stream's form; on uvicorn with
+two worker processes for changes crossing processes, on real Redis (cache) and PostgreSQL
+(db), and for a client that goes away (its subscription is freed)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from contextlib import aclosing
+from typing import Any
+
+import pytest
+import redis
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
+from django.test import AsyncClient, RequestFactory, override_settings
+
+from statekit import GlobalState, PageState, SessionState
+from statekit.backends import get_backend
+from statekit.state import pages
+from statekit.streams.feeds import hub
+from tests.conftest import BACKENDS, needs
+from tests.live_support import Server, process_env, run, run_command, visit
+from tests.services import REDIS_DB, REDIS_HOST, REDIS_PORT
+
+URL = "/statekit/events/"
+TIMEOUT = 30  # a guard against a hang, not a measure
+
+
+def parse(chunks: list[str]) -> list[tuple[str, Any]]:
+    """``(event, data)`` of the events in ``chunks`` (comments and retry skipped)."""
+    found = []
+    for block in "".join(chunks).split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            found.append((fields["event"], fields["data"]))
+    return found
+
+
+async def events(response: Any, count: int) -> list[tuple[str, Any]]:
+    """Read the stream until ``count`` events came."""
+    chunks: list[str] = []
+    stream = response.streaming_content
+    while len(parse(chunks)) < count:
+        chunk = await stream.__anext__()
+        chunks.append(chunk.decode() if isinstance(chunk, bytes) else chunk)
+    return parse(chunks)
+
+
+def session_client() -> tuple[AsyncClient, SessionStore]:
+    session = SessionStore()
+    session.create()
+    client = AsyncClient()
+    client.cookies["sessionid"] = session.session_key
+    return client, session
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_sse_streams_the_value_then_changes(backend, name):
+    visitors = GlobalState(name, default=0, public=True)
+    visitors.set(4)
+
+    async def scenario():
+        response = await AsyncClient().get(URL, {"watch": f"global:{name}"})
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/event-stream")
+        async with aclosing(response.streaming_content):
+            first = await events(response, 1)
+            await visitors.aset(5)
+            return first + (await events(response, 1))
+
+    assert run(scenario) == [(f"global:{name}", "4"), (f"global:{name}", "5")]
+    assert hub().count() == 0  # the stream closed: nothing stays subscribed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sse_html_form_for_htmx_escapes_the_value(name):
+    note = GlobalState(name, default="", public=True)
+    note.set("<b>hi</b>")
+
+    async def scenario():
+        response = await AsyncClient().get(URL, {"watch": f"global:{name}", "format": "html"})
+        async with aclosing(response.streaming_content):
+            return await events(response, 1)
+
+    assert run(scenario) == [(f"global:{name}", "&lt;b&gt;hi&lt;/b&gt;")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sse_streams_own_session_and_page_state(name):
+    cart = SessionState(f"{name}.cart", default=list)
+    chat = PageState(f"{name}.chat", default=list)
+    client, session = session_client()
+    page_id = pages.new_page(_request(session))
+    owner = pages.verify(session, page_id)
+    cart.set(session.session_key, ["tea"])
+    chat.set(owner, ["hello"])
+
+    async def scenario():
+        query = {"watch": [f"session:{name}.cart", f"page:{name}.chat"], pages.FIELD: page_id}
+        response = await client.get(URL, query)
+        assert response.status_code == 200, response.content
+        async with aclosing(response.streaming_content):
+            return sorted(await events(response, 2))
+
+    assert run(scenario) == [
+        (f"page:{name}.chat", '["hello"]'),
+        (f"session:{name}.cart", '["tea"]'),
+    ]
+
+
+def _request(session: SessionStore) -> Any:
+    request = RequestFactory().get("/")
+    request.session = session
+    return request
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ({}, 400, "invalid"),
+        ({"watch": "visitors"}, 400, "invalid"),
+        ({"watch": "galaxy:visitors"}, 400, "invalid"),
+        ({"watch": ["global:{p}", "global:{p}"]}, 400, "duplicate"),
+        ({"watch": "global:{name}.secret"}, 403, "refused"),
+        ({"watch": "global:undeclared"}, 403, "refused"),
+        ({"watch": "session:{name}.cart"}, 403, "refused"),  # no session
+        ({"watch": "x" * 5000}, 400, "limit"),
+    ],
+)
+def test_sse_refuses_what_the_websocket_refuses(name, query, status, code):
+    GlobalState(f"{name}.secret", default=0)
+    GlobalState(f"{name}.public", default=0, public=True)
+    SessionState(f"{name}.cart", default=list)
+    filled = json.loads(json.dumps(query).replace("{p}", f"{name}.public").replace("{name}", name))
+
+    async def scenario():
+        response = await AsyncClient().get(URL, filled)
+        return response.status_code, json.loads(response.content)
+
+    got_status, body = run(scenario)
+    assert (got_status, body["code"]) == (status, code), body
+    assert hub().count() == 0  # refused before anything was subscribed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sse_refuses_another_sessions_page_and_a_forged_page_id(name):
+    PageState(f"{name}.chat", default=list)
+    client, _ = session_client()
+    other = SessionStore()
+    other.create()
+    theirs = pages.new_page(_request(other))
+
+    async def scenario():
+        found = []
+        for page_id in (theirs, "forged.page.id"):
+            query = {"watch": f"page:{name}.chat", pages.FIELD: page_id}
+            response = await client.get(URL, query)
+            found.append((response.status_code, json.loads(response.content)["code"]))
+        return found
+
+    assert run(scenario) == [(403, "refused"), (403, "refused")]
+    assert hub().count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sse_watch_list_is_bounded(name):
+    GlobalState(f"{name}.public", default=0, public=True)
+    asked = [f"global:{name}.{i}" for i in range(3)]
+
+    async def scenario():
+        with override_settings(STATEKIT={"BACKEND": "db", "WS_MAX_WATCHES": 2}):
+            response = await AsyncClient().get(URL, {"watch": asked})
+        return response.status_code, json.loads(response.content)["code"]
+
+    assert run(scenario) == (400, "limit")
+
+
+# -- on uvicorn, two worker processes ----------------------------------------------------------
+
+
+def _open_stream(server: Server, watch: str) -> socket.socket:
+    conn = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    request = (
+        f"GET {URL}?watch={watch} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    conn.sendall(request.encode())
+    return conn
+
+
+def _read_until(conn: socket.socket, wanted: str) -> str:
+    seen = ""
+    while wanted not in seen:
+        chunk = conn.recv(65536)
+        assert chunk, f"the stream ended before {wanted!r}: {seen!r}"
+        seen += chunk.decode(errors="replace")
+    return seen
+
+
+UVICORN_BACKENDS = [
+    pytest.param(
+        {"BACKEND": "cache", "CACHE_ALIAS": "redis"},
+        id="cache",
+        marks=[pytest.mark.django_db(transaction=True), *needs("redis")],
+    ),
+    pytest.param(
+        {"BACKEND": "db", "DATABASE": "postgres"},
+        id="db-postgres",
+        marks=[
+            pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
+            *needs("postgres"),
+        ],
+    ),
+]
+
+
+@pytest.fixture
+def two_workers(request):
+    """uvicorn with two worker processes on the test's backend; yields (server, env)."""
+    conf = {**request.param, "KEY_PREFIX": f"statekit-sse-{uuid.uuid4().hex[:10]}"}
+    extra = {"STATEKIT_TEST_STATEKIT": json.dumps(conf)}
+    if "postgres" in connections:
+        extra["STATEKIT_TEST_POSTGRES_DB"] = str(connections["postgres"].settings_dict["NAME"])
+    env = process_env(**extra)
+    server = Server(env, kind="uvicorn", args=("--workers", "2"))
+    with override_settings(STATEKIT=conf), server:
+        yield server, env
+
+
+@pytest.mark.parametrize("two_workers", UVICORN_BACKENDS, indirect=True)
+def test_sse_on_uvicorn_a_write_in_any_process_reaches_every_stream(two_workers):
+    server, env = two_workers
+    streams = [_open_stream(server, "global:visitors") for _ in range(4)]  # both workers
+    try:
+        for conn in streams:
+            _read_until(conn, "event: global:visitors\ndata: 0")
+        run_command(env, "from example_project.demo.state import visitors; visitors.set(41)")
+        for conn in streams:
+            _read_until(conn, "data: 41")
+        visit(server.url + "/visitors")  # counted by one worker; every stream sees 42
+        for conn in streams:
+            _read_until(conn, "data: 42")
+    finally:
+        for conn in streams:
+            conn.close()
+
+
+@pytest.mark.parametrize("two_workers", [UVICORN_BACKENDS[0]], indirect=True)
+def test_sse_a_client_that_goes_away_frees_its_subscription(two_workers):
+    """Seen from Redis: the worker's one SUBSCRIBE ends with its last stream."""
+    server, _ = two_workers
+    channel = f"{get_backend().keys.prefix}:changes"
+    client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB)
+    conn = _open_stream(server, "global:visitors")
+    _read_until(conn, "data: 0")
+    assert _subscribers(client, channel) == 1
+    conn.close()
+    deadline = time.monotonic() + TIMEOUT
+    while _subscribers(client, channel) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _subscribers(client, channel) == 0
+
+
+def _subscribers(client: redis.Redis, channel: str) -> int:
+    return dict(client.pubsub_numsub(channel))[channel.encode()]
