@@ -258,13 +258,16 @@ def test_sse_a_client_that_goes_away_frees_its_subscription(two_workers):
     client = redis.Redis(REDIS_HOST, REDIS_PORT, db=REDIS_DB)
     conn = _open_stream(server, "global:visitors")
     _read_until(conn, "data: 0")
-    assert _subscribers(client, channel) == 1
+    assert _subscribers(client, channel, until=1) == 1  # the feed subscribes in a thread
     conn.close()
+    assert _subscribers(client, channel, until=0) == 0
+
+
+def _subscribers(client: redis.Redis, channel: str, until: int) -> int:
+    """How many subscribe to ``channel``, once that is ``until`` (or the guard ran out)."""
     deadline = time.monotonic() + TIMEOUT
-    while _subscribers(client, channel) and time.monotonic() < deadline:
+    while True:
+        found = dict(client.pubsub_numsub(channel))[channel.encode()]
+        if found == until or time.monotonic() > deadline:
+            return int(found)
         time.sleep(0.05)
-    assert _subscribers(client, channel) == 0
-
-
-def _subscribers(client: redis.Redis, channel: str) -> int:
-    return dict(client.pubsub_numsub(channel))[channel.encode()]
