@@ -34,8 +34,10 @@ def write_elsewhere(backend, name: str, value: object) -> None:
         "statekit": settings.STATEKIT,
     }
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "tests.stream_worker", json.dumps(setup, default=str), name]
-    done = subprocess.run([*command, json.dumps(value)], cwd=ROOT, env=env, capture_output=True)
+    command = [sys.executable, "-m", "tests.stream_worker", "set", json.dumps(setup, default=str)]
+    done = subprocess.run(
+        [*command, name, json.dumps(value)], cwd=ROOT, env=env, capture_output=True
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
 
 

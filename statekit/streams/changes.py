@@ -12,6 +12,7 @@ The subscription is released when the iterator is closed: ``aclose()``, the end 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from statekit.keys import StateKey
@@ -22,15 +23,33 @@ from statekit.streams.hub import RESYNC
 Reader = Callable[[], Awaitable[str | None]]
 
 
+#: Attempts of a read after the feed reconnected (the server restarted: the first use of each
+#: pooled connection may fail), and the pause before each further one, in seconds.
+RESYNC_ATTEMPTS = 3
+RESYNC_PAUSE = 0.2
+
+
+async def _resync(read: Reader) -> str | None:
+    for attempt in range(RESYNC_ATTEMPTS):
+        try:
+            return await read()
+        except Exception:
+            if attempt == RESYNC_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(RESYNC_PAUSE * attempt)
+    raise AssertionError("unreachable")
+
+
 async def follow(key: StateKey, read: Reader) -> AsyncGenerator[str | None]:
-    """The stored text of ``key`` now, then at every change made by any process."""
+    """The stored text of ``key`` now, then at every change made by any process. A read that
+    fails (the backend is down) raises :class:`~statekit.exceptions.BackendUnavailable`."""
     subscription = hub().subscribe(key)
     try:
         last = await read()
         yield last
         while True:
             item = await subscription.next()
-            text = await read() if item is RESYNC else item
+            text = await _resync(read) if item is RESYNC else item
             if text != last:
                 last = text
                 yield text
