@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-export const MODULES = ["core", "storage", "exchange", "transport", "page", "render", "live", "main"];
+export const MODULES = ["core", "storage", "exchange", "transport", "page", "render", "live", "events", "main"];
 export const SHIPPED = fileURLToPath(new URL("../statekit/static/statekit/statekit.js", import.meta.url));
 const SIBLING = /^import \{[^}]*\} from "\.\/[a-z]+\.mjs";\n/gm;
 

@@ -13,13 +13,13 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.urls import NoReverseMatch, reverse
-from django.utils.module_loading import import_string
 
 from statekit.backends import backend_class
 from statekit.conf import SettingsError, get_settings
 from statekit.keys import Scope
 from statekit.lifecycle.page_resources import PageResource
 from statekit.lifecycle.resources import SessionResource, any_in_use
+from statekit.live.wiring import events_url, websocket_route_missing
 from statekit.registry import declared, load_declarations
 
 PROCESS_LOCAL = (LocMemCache, DummyCache, FileBasedCache)
@@ -209,39 +209,6 @@ def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
 # -- wiring: URLs and the websocket route --------------------------------------------------
 
 
-def _routes_consumer(app: Any, depth: int = 0) -> bool:
-    """Whether the ASGI application ``app`` routes websockets to statekit's consumer."""
-    if app is None or depth > 30:
-        return False
-    consumer = getattr(app, "consumer_class", None)
-    if isinstance(consumer, type):
-        from statekit.live.consumer import StateConsumer  # statekit[live], as app routes one
-
-        return issubclass(consumer, StateConsumer)
-    mapping = getattr(app, "application_mapping", None)  # ProtocolTypeRouter
-    if isinstance(mapping, dict):
-        return _routes_consumer(mapping.get("websocket"), depth + 1)
-    routes = getattr(app, "routes", None) or ()  # URLRouter
-    if any(_routes_consumer(getattr(r, "callback", None), depth + 1) for r in routes):
-        return True
-    # Middleware (AuthMiddlewareStack, OriginValidator...) keeps the application it wraps.
-    return any(_routes_consumer(getattr(app, a, None), depth + 1) for a in ("inner", "application"))
-
-
-def _websocket_route_missing() -> str | None:
-    """Why pages cannot open statekit's websocket, or None when the route is there."""
-    path = getattr(settings, "ASGI_APPLICATION", None)
-    if not path:
-        return "ASGI_APPLICATION is not set (a WSGI server cannot serve websockets)"
-    try:
-        app = import_string(path)
-    except Exception:
-        return None  # Not importable: the server reports it when it starts.
-    if _routes_consumer(app):
-        return None
-    return f"ASGI_APPLICATION = {path!r} routes no websocket to statekit's consumer"
-
-
 @register("statekit")
 def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Missing wiring statekit can see: statekit.W002 (statekit.urls), W031 (websocket route)."""
@@ -266,15 +233,17 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     except Exception:
         pass  # A broken URLconf is reported by Django's own checks (urls.E...).
     public = [v.name for v in declared(Scope.GLOBAL) if getattr(v, "public", False)]
-    why = _websocket_route_missing() if public else None
-    if why:
+    why = websocket_route_missing() if public else None
+    if why and events_url() is None:  # neither the websocket nor the event stream
         messages.append(
             Warning(
-                f"{why}, but public state is declared ({', '.join(sorted(public))}): "
-                "statekit.watch() in pages would never connect, so they get no live changes.",
-                hint="Set ASGI_APPLICATION to an application whose ProtocolTypeRouter routes "
-                '"websocket" to URLRouter(statekit.routing.websocket_urlpatterns), and serve '
-                "it with daphne or uvicorn (see the README's Install section).",
+                f"{why}, and statekit.urls (its event stream) is not included, but public "
+                f"state is declared ({', '.join(sorted(public))}): statekit.watch() in pages "
+                "would never connect, so they get no live changes.",
+                hint='Add path("statekit/", include("statekit.urls")) to urlpatterns and '
+                'serve the project with an ASGI server (uvicorn), or route "websocket" to '
+                "URLRouter(statekit.routing.websocket_urlpatterns) in ASGI_APPLICATION "
+                "(see the README's Install section).",
                 id="statekit.W031",
             )
         )

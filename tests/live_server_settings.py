@@ -14,6 +14,8 @@ from tests.settings import DATABASES
 
 CHANNELS_REDIS_DB = 10  # Redis database of the channels-redis layers of the live tests
 
+if os.environ.get("STATEKIT_TEST_PLAIN_ASGI"):  # no Channels: live state over SSE
+    ASGI_APPLICATION = "tests.sse_asgi.application"
 if os.environ.get("STATEKIT_TEST_STATEKIT"):  # the backend of the test (JSON), e.g. SSE's
     STATEKIT = json.loads(os.environ["STATEKIT_TEST_STATEKIT"])
 if os.environ.get("STATEKIT_TEST_POSTGRES_DB"):  # the test run's PostgreSQL database

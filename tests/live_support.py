@@ -178,7 +178,9 @@ class Server:
         port: int | None = None,
         kind: str = "daphne",
         args: tuple[str, ...] = (),
+        app: str = "tests.live_asgi:application",
     ) -> None:
+        self.app = app
         self.env = env
         self.kind = kind
         self.args = args  # more options of the server, e.g. ("--workers", "2")
@@ -191,7 +193,7 @@ class Server:
         self.log = tempfile.TemporaryFile()  # its output, shown when it does not start
         command = [sys.executable, *SERVERS[self.kind], str(self.port), *self.args]
         self.process = subprocess.Popen(
-            [*command, "tests.live_asgi:application"],
+            [*command, self.app],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

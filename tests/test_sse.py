@@ -23,11 +23,14 @@ from statekit import GlobalState, PageState, SessionState
 from statekit.backends import get_backend
 from statekit.state import pages
 from statekit.streams.feeds import hub
+from tests.browser import watch_errors
 from tests.conftest import BACKENDS, needs
-from tests.live_support import Server, process_env, run, run_command, visit
+from tests.live_support import WATCH_VISITORS, Server, process_env, run, run_command, seen, visit
 from tests.services import REDIS_DB, REDIS_HOST, REDIS_PORT
+from tests.test_live_browser import INCR, REFUSED, chromium, shown
 
 URL = "/statekit/events/"
+CONFIGURED_EVENTS = "() => JSON.parse(document.getElementById('statekit-config').text).live.events"
 TIMEOUT = 30  # a guard against a hang, not a measure
 
 
@@ -221,15 +224,58 @@ UVICORN_BACKENDS = [
 
 @pytest.fixture
 def two_workers(request):
-    """uvicorn with two worker processes on the test's backend; yields (server, env)."""
+    """uvicorn with two worker processes on the test's backend, serving the example project
+    without Channels (tests/sse_asgi.py); yields (server, env)."""
     conf = {**request.param, "KEY_PREFIX": f"statekit-sse-{uuid.uuid4().hex[:10]}"}
-    extra = {"STATEKIT_TEST_STATEKIT": json.dumps(conf)}
+    extra = {"STATEKIT_TEST_STATEKIT": json.dumps(conf), "STATEKIT_TEST_PLAIN_ASGI": "1"}
     if "postgres" in connections:
         extra["STATEKIT_TEST_POSTGRES_DB"] = str(connections["postgres"].settings_dict["NAME"])
     env = process_env(**extra)
-    server = Server(env, kind="uvicorn", args=("--workers", "2"))
+    server = Server(env, kind="uvicorn", args=("--workers", "2"), app="tests.sse_asgi:application")
     with override_settings(STATEKIT=conf), server:
         yield server, env
+
+
+@pytest.mark.parametrize(
+    "two_workers",
+    [
+        pytest.param(p.values[0], id=p.id, marks=[*p.marks, *needs("chromium")])
+        for p in UVICORN_BACKENDS
+    ],
+    indirect=True,
+)
+def test_sse_chromium_pages_watch_over_the_event_stream(two_workers):
+    """No websocket route: statekit.js watches over EventSource, with the same API; a write
+    in another process, and visits counted by either worker, reach both pages."""
+    from playwright.sync_api import expect
+
+    server, env = two_workers
+    with chromium() as browser:
+        pages_ = [browser.new_context().new_page() for _ in range(2)]
+        errors = [e for page in pages_ for e in watch_errors(page)]
+        for page in pages_:
+            page.goto(server.url + "/visitors/")
+            assert page.evaluate(
+                "() => JSON.parse(document.getElementById('statekit-config').textContent).live.events"
+            )
+            page.evaluate(WATCH_VISITORS)
+        first = max(shown(page) for page in pages_)
+        run_command(env, INCR.format(5))
+        for page in pages_:
+            seen(page, first + 5)
+            expect(page.locator("#visitors")).to_have_text(str(first + 5))
+        for i in range(1, 4):  # either worker counts the visit
+            assert visit(server.url + "/visitors") == first + 5 + i
+            for page in pages_:
+                seen(page, first + 5 + i)
+        assert pages_[0].evaluate("statekit.live.status") == "open"
+        refused = pages_[0].evaluate(REFUSED)
+        assert refused == ["refused", "StatekitError"]
+        run_command(env, INCR.format(1))  # the other watches stream on
+        seen(pages_[0], first + 9)
+        for page in pages_:
+            page.close()
+    assert not errors, errors
 
 
 @pytest.mark.parametrize("two_workers", UVICORN_BACKENDS, indirect=True)

@@ -17,7 +17,7 @@ from statekit.browser.state import browser_config
 from statekit.live.consumer import StateConsumer
 from statekit.live.layer import CLOSE_LAYER_FAILED
 from statekit.live.outbox import CLOSE_TOO_SLOW
-from statekit.live.publish import live_config
+from statekit.live.wiring import live_config
 from statekit.state import pages
 
 SCRIPT = Path(statekit.__file__).parent / "static" / "statekit" / "statekit.js"

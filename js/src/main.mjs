@@ -5,6 +5,7 @@
 
 import { StatekitError, readJSON, whenReady } from "./core.mjs";
 import { createExchange } from "./exchange.mjs";
+import { createEvents } from "./events.mjs";
 import { createLive, socketURL } from "./live.mjs";
 import { installPage } from "./page.mjs";
 import { installRender } from "./render.mjs";
@@ -45,16 +46,28 @@ export function start(win) {
   statekit.browser.render = installRender(win, B.states, browser);
 
   const L = config.live;
-  const live = L
-    ? createLive({
-        url: () => socketURL(L.path, win.location.href),
-        scopes: L.scopes,
-        pageId: () => statekit.page.id,
-        WebSocket: win.WebSocket,
-        setTimeout: win.setTimeout.bind(win),
-        clearTimeout: win.clearTimeout.bind(win),
-      })
-    : null;
+  const timers = { setTimeout: win.setTimeout.bind(win), clearTimeout: win.clearTimeout.bind(win) };
+  let live = null;
+  if (L && L.path) {
+    live = createLive({
+      url: () => socketURL(L.path, win.location.href),
+      scopes: L.scopes,
+      pageId: () => statekit.page.id,
+      WebSocket: win.WebSocket,
+      ...timers,
+    });
+  } else if (L && L.events && win.EventSource) {
+    live = createEvents({
+      url: L.events,
+      href: () => win.location.href,
+      scopes: L.scopes,
+      pageId: () => statekit.page.id,
+      pageField: L.pageField,
+      EventSource: win.EventSource,
+      fetch: win.fetch.bind(win),
+      ...timers,
+    });
+  }
   const watch = (...args) => {
     if (!live) throw new StatekitError("statekit.watch needs the configuration of {% statekit_js %}");
     return live.watch(...args);

@@ -26,6 +26,7 @@ class Refused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+        self.watch: str | None = None  # the event stream's watch that was refused
 
 
 def watched(scope: str, name: str) -> Any:

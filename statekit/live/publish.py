@@ -23,11 +23,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.dispatch import receiver
-from django.urls import get_script_prefix
 
 from statekit.codec import browser_json
 from statekit.conf import get_settings
-from statekit.keys import SCOPES, Scope
+from statekit.keys import Scope
 from statekit.live.layer import publisher
 from statekit.registry import declared
 from statekit.signals import state_changed, variable_declared
@@ -57,15 +56,6 @@ def channel_layer() -> BaseChannelLayer | None:
     if alias not in getattr(settings, "CHANNEL_LAYERS", {}):
         return None
     return get_channel_layer(alias)
-
-
-def live_config() -> dict[str, Any]:
-    """What statekit.js needs to watch state (``{% statekit_js %}`` puts it in the page):
-    where the websocket is, and the scopes its consumer serves."""
-    return {
-        "path": get_script_prefix().rstrip("/") + get_settings()["WS_PATH"],
-        "scopes": [scope.value for scope in SCOPES],
-    }
 
 
 async def current_json(variable: Any, owner: str | None) -> str:

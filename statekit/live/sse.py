@@ -89,8 +89,12 @@ async def _watches(request: HttpRequest) -> list[tuple[str, Any, str | None]]:
         if scope not in SCOPES or not var_name:
             scopes = ", ".join(SCOPES)
             raise Refused("invalid", f"Watch <scope>:<name>, the scope one of: {scopes}.")
-        variable = watched(scope, var_name)
-        owner = await owner_for(scope, session, session_key, request.GET.get(pages.FIELD))
+        try:
+            variable = watched(scope, var_name)
+            owner = await owner_for(scope, session, session_key, request.GET.get(pages.FIELD))
+        except Refused as exc:
+            exc.watch = name  # statekit.js fails that watch and streams the others
+            raise
         found.append((name, variable, owner))
     return found
 
@@ -151,7 +155,8 @@ def events_view(render: Render | None = None) -> Callable[[HttpRequest], Any]:
             watches = await _watches(request)
         except Refused as exc:
             status = 403 if exc.code == "refused" else 400
-            return JsonResponse({"code": exc.code, "message": str(exc)}, status=status)
+            answer = {"code": exc.code, "message": str(exc), "watch": exc.watch}
+            return JsonResponse(answer, status=status)
         chosen = render or (as_html if request.GET.get("format") == "html" else as_json)
         response = StreamingHttpResponse(
             _stream(watches, chosen), content_type="text/event-stream; charset=utf-8"

@@ -33,8 +33,8 @@ from django.utils.safestring import SafeString
 from statekit.browser.state import browser_config, get_browser_state
 from statekit.browser.transport import exchange
 from statekit.codec import dumps
-from statekit.extras import installed
 from statekit.lifecycle.pages import page_config
+from statekit.live.wiring import live_config
 
 register = template.Library()
 
@@ -49,10 +49,7 @@ def statekit_js(context: template.Context) -> SafeString:
         return SafeString("")
     writes = ex.take_for_page() if ex is not None else {}
     config: dict[str, Any] = {"browser": browser_config(writes)}
-    if installed("channels"):  # statekit[live]
-        from statekit.live.publish import live_config  # statekit[live]
-
-        config["live"] = live_config()  # statekit.watch: where the websocket is
+    config["live"] = live_config()  # statekit.watch: the websocket, or the event stream
     config["page"] = page_config(request)  # this page load's id (PageState's owner)
     return json_script(config, "statekit-config") + format_html(
         '<script src="{}"{}></script>', static("statekit/statekit.js"), statekit_nonce(context)
