@@ -31,6 +31,7 @@ from tests.test_live_browser import INCR, REFUSED, chromium, shown
 
 URL = "/statekit/events/"
 CONFIGURED_EVENTS = "() => JSON.parse(document.getElementById('statekit-config').text).live.events"
+CONFIGURED_EVENTS = "() => JSON.parse(document.getElementById('statekit-config').text).live.events"
 TIMEOUT = 30  # a guard against a hang, not a measure
 
 
@@ -255,9 +256,7 @@ def test_sse_chromium_pages_watch_over_the_event_stream(two_workers):
         errors = [e for page in pages_ for e in watch_errors(page)]
         for page in pages_:
             page.goto(server.url + "/visitors/")
-            assert page.evaluate(
-                "() => JSON.parse(document.getElementById('statekit-config').textContent).live.events"
-            )
+            assert page.evaluate(CONFIGURED_EVENTS)  # no websocket route: the event stream
             page.evaluate(WATCH_VISITORS)
         first = max(shown(page) for page in pages_)
         run_command(env, INCR.format(5))
