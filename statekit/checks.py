@@ -9,7 +9,7 @@ from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.urls import NoReverseMatch, reverse
@@ -21,6 +21,7 @@ from statekit.lifecycle.page_resources import PageResource
 from statekit.lifecycle.resources import SessionResource, any_in_use
 from statekit.live.wiring import events_url, websocket_route_missing
 from statekit.registry import declared, load_declarations
+from statekit.streams.feeds import hub
 
 PROCESS_LOCAL = (LocMemCache, DummyCache, FileBasedCache)
 
@@ -211,7 +212,8 @@ def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
 
 @register("statekit")
 def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Missing wiring statekit can see: statekit.W002 (statekit.urls), W031 (websocket route)."""
+    """Missing wiring statekit can see: statekit.W002 (statekit.urls), W031 (no websocket
+    route nor event stream)."""
     messages: list[CheckMessage] = []
     try:
         load_declarations()  # the URLconf: variables its views declare
@@ -245,6 +247,30 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 "URLRouter(statekit.routing.websocket_urlpatterns) in ASGI_APPLICATION "
                 "(see the README's Install section).",
                 id="statekit.W031",
+            )
+        )
+    return messages
+
+
+@register("statekit", deploy=True)
+def check_streams(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy`` (production runs several processes): statekit.I032, change streams
+    that reach one process only (db on SQLite)."""
+    messages: list[CheckMessage] = []
+    public = [v.name for v in declared(Scope.GLOBAL) if getattr(v, "public", False)]
+    try:
+        shared = hub().shared
+    except Exception:
+        return []  # A backend that cannot be built is reported by check_settings.
+    if public and not shared:
+        messages.append(
+            Info(
+                f"Change streams of {get_settings()['BACKEND']!r} on this database reach this "
+                "process only: with several worker processes, a page or changes() follows the "
+                "changes of its own process only.",
+                hint='Run one process, or use PostgreSQL, or STATEKIT["BACKEND"] = "cache" or '
+                '"cached_db" (Redis).',
+                id="statekit.I032",
             )
         )
     return messages

@@ -1,4 +1,5 @@
-"""One test per wiring check: statekit.W002 (statekit.urls) and statekit.W031 (websockets)."""
+"""One test per wiring check: statekit.W002 (statekit.urls), statekit.W031 (no websocket
+route nor event stream) and statekit.I032 (change streams of one process)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
 from statekit import page_resource, session_resource
-from statekit.checks import check_wiring
+from statekit.checks import check_streams, check_wiring
+from tests.services import missing, usable
 
 #: This module is also a URLconf without statekit.urls (ROOT_URLCONF=__name__).
 urlpatterns: list = []
@@ -21,6 +23,9 @@ asgi_without_statekit = ProtocolTypeRouter(
 )
 
 
+REDIS = {"BACKEND": "cache", "CACHE_ALIAS": "redis"}
+
+
 def ids(**overrides) -> list[str]:
     with override_settings(**overrides):
         return [m.id for m in check_wiring()]
@@ -28,6 +33,24 @@ def ids(**overrides) -> list[str]:
 
 def test_the_wired_test_project_is_clean():
     assert ids() == []
+
+
+def test_i032_change_streams_of_one_process_on_sqlite_at_deploy():
+    with override_settings(STATEKIT={"BACKEND": "db", "DATABASE": "default"}):
+        found = check_streams()
+        assert [m.id for m in check_wiring()] == []  # not in a plain check (the demo)
+    assert [m.id for m in found] == ["statekit.I032"]
+    assert "visitors" not in found[0].msg and "PostgreSQL" in found[0].hint
+
+
+@pytest.mark.django_db(databases=["default", "postgres"])
+@pytest.mark.postgres
+def test_i032_not_on_postgresql_nor_redis():
+    if not usable("postgres"):
+        pytest.skip(missing("postgres"))
+    for conf in ({"BACKEND": "db", "DATABASE": "postgres"}, REDIS):
+        with override_settings(STATEKIT=conf):
+            assert check_streams() == []
 
 
 def test_w002_statekit_urls_missing_with_page_state():
@@ -66,15 +89,23 @@ def test_w002_names_the_kind_of_resources_declared(monkeypatch, declare, named, 
     assert named in found[0].msg and not_named not in found[0].msg
 
 
-def test_w031_public_state_without_asgi():
-    with override_settings(ASGI_APPLICATION=None):
-        found = check_wiring()
-    assert [m.id for m in found] == ["statekit.W031"]
+def test_w031_public_state_without_asgi_nor_event_stream():
+    with override_settings(ASGI_APPLICATION=None, ROOT_URLCONF=__name__):
+        found = [m for m in check_wiring() if m.id == "statekit.W031"]
+    assert len(found) == 1
     assert "visitors" in found[0].msg and "websocket_urlpatterns" in found[0].hint
+    assert 'include("statekit.urls")' in found[0].hint
 
 
-def test_w031_asgi_application_without_statekit_route():
-    assert ids(ASGI_APPLICATION=f"{__name__}.asgi_without_statekit") == ["statekit.W031"]
+def test_w031_asgi_application_without_statekit_route_nor_event_stream():
+    found = ids(ASGI_APPLICATION=f"{__name__}.asgi_without_statekit", ROOT_URLCONF=__name__)
+    assert "statekit.W031" in found
+
+
+@pytest.mark.parametrize("asgi", [None, f"{__name__}.asgi_without_statekit"])
+def test_w031_not_when_the_event_stream_serves_live_state(asgi):
+    """No websocket route, but statekit.urls is included: pages watch over SSE."""
+    assert ids(ASGI_APPLICATION=asgi) == []
 
 
 def test_w031_not_without_public_state(monkeypatch: pytest.MonkeyPatch):
