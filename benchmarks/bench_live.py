@@ -1,4 +1,5 @@
-"""How long a change takes to reach N websocket clients: statekit vs a raw Channels group_send.
+"""How long a change takes to reach N websocket clients: statekit vs a raw Channels group_send,
+and N Server-Sent Events streams (statekit's event stream, no Channels) beside them.
 
 For N = 100 and 1000 clients, on the in-memory channel layer and (when Redis answers) on
 channels-redis, side by side in one run:
@@ -8,6 +9,10 @@ channels-redis, side by side in one run:
 - statekit: ``await GlobalState.aset(value)`` with N ``StateConsumer`` clients watching the
             variable: the write (SQLite, "db" backend), the state_changed signal, the one
             group_send, and each consumer building its frame.
+- SSE:      the same ``aset`` with N event streams (``statekit.live.sse``, through Django's
+            ASGI handler) watching it: on the in-memory layer's row, the "db" backend on
+            SQLite (the change stream of one process); on the channels-redis row, the
+            "cache" backend (Redis pub/sub carries the change, as between processes).
 
 The time is from the call until the LAST of the N clients has received its frame (clients are
 Channels' WebsocketCommunicator, in this process, as in Channels' own tests). Rounds alternate
@@ -50,10 +55,15 @@ class Result:
     raw: list[float] = field(default_factory=list)  # seconds, one per round
     kit: list[float] = field(default_factory=list)
     write: list[float] = field(default_factory=list)
+    sse: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
         return statistics.median(self.kit) / statistics.median(self.raw)
+
+    @property
+    def sse_ratio(self) -> float:
+        return statistics.median(self.sse) / statistics.median(self.raw)
 
 
 def configure_django(db_file: Path) -> None:
@@ -73,8 +83,13 @@ def configure_django(db_file: Path) -> None:
             "statekit",
         ],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": db_file}},
+        CACHES={
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "redis": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL},
+        },
         CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
         STATEKIT={"BACKEND": "db"},
+        ROOT_URLCONF="statekit.urls",  # the event stream at /events/
     )
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
@@ -143,6 +158,53 @@ async def open_clients(app: Any, n: int, watch: str | None) -> list[Any]:
     return clients
 
 
+class Stream:
+    """One event stream, driven through Django's ASGI handler as an ASGI server would."""
+
+    def __init__(self, app: Any, watch: str) -> None:
+        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.requests: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.requests.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/events/",
+            "raw_path": b"/events/",
+            "root_path": "",
+            "query_string": f"watch=global:{watch}".encode(),
+            "headers": [(b"host", b"bench")],
+            "server": ("bench", 80),
+            "client": ("127.0.0.1", 1),
+        }
+        self.task = asyncio.ensure_future(app(scope, self.requests.get, self.received.put))
+
+    async def until(self, text: bytes) -> None:
+        """Until a body chunk holding ``text`` arrives."""
+        while True:
+            message = await asyncio.wait_for(self.received.get(), TIMEOUT)
+            if text in message.get("body", b""):
+                return
+
+    async def close(self) -> None:
+        await self.requests.put({"type": "http.disconnect"})
+        try:
+            await asyncio.wait_for(self.task, TIMEOUT)
+        except Exception:
+            self.task.cancel()
+
+
+async def open_streams(n: int, watch: str, first: bytes) -> list[Stream]:
+    from django.core.asgi import get_asgi_application
+
+    app = get_asgi_application()
+    streams = [Stream(app, watch) for _ in range(n)]
+    await asyncio.gather(*(s.until(first) for s in streams))
+    return streams
+
+
 async def until_all_received(clients: list[Any]) -> None:
     frames = await asyncio.gather(*(c.receive_output(TIMEOUT) for c in clients))
     assert all(f["type"] == "websocket.send" for f in frames)
@@ -155,7 +217,7 @@ async def settle() -> None:
     gc.collect()
 
 
-async def measure(layer_name: str, n: int, rounds: int) -> Result:
+async def measure(layer_name: str, n: int, rounds: int, sse_backend: dict[str, Any]) -> Result:
     from channels.layers import get_channel_layer
     from channels.routing import URLRouter
 
@@ -185,21 +247,41 @@ async def measure(layer_name: str, n: int, rounds: int) -> Result:
         await until_all_received(kit)
         return time.perf_counter() - start
 
+    async def sse_round(i: int) -> float:
+        value = {"round": i, "run": RUN, "title": "sse"}
+        start = time.perf_counter()
+        await live.aset(value)
+        wanted = f'"round":{i},'.encode()
+        await asyncio.gather(*(s.until(wanted) for s in streams))
+        return time.perf_counter() - start
+
     async def write_round(i: int) -> float:
         start = time.perf_counter()
         await quiet.aset({"round": i, "run": RUN, "title": "statekit"})
         return time.perf_counter() - start
 
+    from django.test import override_settings
+
+    streams: list[Stream] = []
     try:
         await raw_round(-1)  # warm-up: connections, code paths
         await kit_round(-1)
+        with override_settings(STATEKIT=sse_backend):  # the streams' backend, and its hub
+            await live.aset(-1)
+            streams = await open_streams(n, live.name, b"data: -1")
+            await sse_round(-1)
         for i in range(rounds):
-            pair = [(raw_round, result.raw), (kit_round, result.kit)]
-            for fn, times in pair if i % 2 == 0 else pair[::-1]:
+            trio = [(raw_round, result.raw), (kit_round, result.kit), (sse_round, result.sse)]
+            for fn, times in trio if i % 2 == 0 else trio[::-1]:
                 await settle()
-                times.append(await fn(i))
+                if fn is sse_round:
+                    with override_settings(STATEKIT=sse_backend):
+                        times.append(await fn(i))
+                else:
+                    times.append(await fn(i))
             result.write.append(await write_round(i))
     finally:
+        await asyncio.gather(*(s.close() for s in streams))
         # Stop the clients' consumers at once (a graceful close of each channels-redis
         # consumer can wait up to a second on its blocking receive); run_all then drops the
         # layer with its groups.
@@ -214,9 +296,14 @@ async def run_all(clients: list[int], rounds: int, use_redis: bool) -> list[Resu
 
     results = []
     for name, conf in layers(use_redis):
+        sse_backend = (
+            {"BACKEND": "cache", "CACHE_ALIAS": "redis", "KEY_PREFIX": PREFIX}
+            if name == "channels-redis"
+            else {"BACKEND": "db"}
+        )
         for n in clients:
             with override_settings(CHANNEL_LAYERS={"default": conf}):  # a new layer
-                results.append(await measure(name, n, rounds))
+                results.append(await measure(name, n, rounds, sse_backend))
             if name == "channels-redis":
                 cleanup_redis()
     return results
@@ -239,7 +326,8 @@ def print_table(results: list[Result], rounds: int, redis_note: str) -> None:
     )
     header = (
         f"{'layer':<15} {'clients':>7} {'raw group_send':>15} {'statekit aset':>14} "
-        f"{'ratio':>7} {'per round':>12} {'write alone':>12} {'target':>7}  result"
+        f"{'ratio':>7} {'per round':>12} {'write alone':>12} {'target':>7}  result "
+        f"{'SSE aset':>11} {'SSE ratio':>9}"
     )
     print()
     print(header)
@@ -251,13 +339,16 @@ def print_table(results: list[Result], rounds: int, redis_note: str) -> None:
             f"{r.layer:<15} {r.clients:>7} {statistics.median(r.raw) * 1e3:>12.2f} ms "
             f"{statistics.median(r.kit) * 1e3:>11.2f} ms {r.ratio:>6.2f}x "
             f"{min(spread):>5.2f}-{max(spread):.2f}x {statistics.median(r.write) * 1e3:>9.2f} ms "
-            f"<={TARGET:.1f}x  {verdict}"
+            f"<={TARGET:.1f}x  {verdict:<6} {statistics.median(r.sse) * 1e3:>8.2f} ms "
+            f"{r.sse_ratio:>8.2f}x"
         )
     print()
     print(
         "ratio = median statekit time / median raw time (lower is better; 1.00x = no "
         "overhead); per round = range of single-round ratios; write alone = aset() of a "
-        "variable nobody watches (the database's share)."
+        "variable nobody watches (the database's share). SSE aset: the same change "
+        "reaching as many event streams (no Channels), its backend in the module docstring; "
+        "SSE ratio = SSE median / raw group_send median."
     )
 
 

@@ -109,19 +109,24 @@ class PostgresHub(Hub):
 
 
 _lock = threading.Lock()
-_hubs: weakref.WeakKeyDictionary[BaseBackend, Hub] = weakref.WeakKeyDictionary()
+_hubs: dict[tuple[str, ...], Hub] = {}  # by what carries the changes
+_by_backend: weakref.WeakKeyDictionary[BaseBackend, Hub] = weakref.WeakKeyDictionary()
 
 
-def _hub_of(backend: BaseBackend) -> Hub:
+def _hub_of(backend: BaseBackend) -> tuple[tuple[str, ...], Callable[[], Hub]]:
+    """What carries the changes of ``backend`` (the same for every backend object built
+    from the same settings: one subscription per process), and how to make its hub."""
     keys = getattr(backend, "keys", None)
     if keys is not None and hasattr(keys, "redis"):  # cache, cached_db
-        return RedisHub(keys)
+        pool = repr(keys.redis.connection_pool)  # where: host, port, database
+        return ("redis", pool, keys.prefix), lambda: RedisHub(keys)
     alias = getattr(backend, "alias", None)
     if backend.uses_database and alias is not None:
         database = connections[alias]
         if database.vendor == "postgresql" and _psycopg3(database):
-            return PostgresHub(alias)
-    return LocalHub()
+            where = repr(sorted(database.get_connection_params().items()))
+            return ("postgres", alias, where), lambda: PostgresHub(alias)
+    return ("local",), LocalHub
 
 
 def _psycopg3(database: Any) -> bool:
@@ -131,10 +136,15 @@ def _psycopg3(database: Any) -> bool:
 def hub() -> Hub:
     """This process's hub for the configured backend."""
     backend = get_backend()
+    found = _by_backend.get(backend)
+    if found is not None and found.pid == os.getpid():
+        return found
+    feed, make = _hub_of(backend)
     with _lock:
-        found = _hubs.get(backend)
+        found = _hubs.get(feed)
         if found is None or found.pid != os.getpid():  # a forked child starts its own
-            found = _hubs[backend] = _hub_of(backend)
+            found = _hubs[feed] = make()
+        _by_backend[backend] = found
         return found
 
 
