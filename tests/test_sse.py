@@ -197,13 +197,13 @@ def _open_stream(server: Server, watch: str) -> socket.socket:
     return conn
 
 
-def _read_until(conn: socket.socket, wanted: str) -> str:
+def _read_until(conn: socket.socket, wanted: str) -> None:
+    """Read until ``wanted`` arrives (only the tail is kept: values may be large)."""
     seen = ""
     while wanted not in seen:
         chunk = conn.recv(65536)
-        assert chunk, f"the stream ended before {wanted!r}: {seen!r}"
-        seen += chunk.decode(errors="replace")
-    return seen
+        assert chunk, f"the stream ended before {wanted!r}: {seen[-500:]!r}"
+        seen = seen[-len(wanted) :] + chunk.decode(errors="replace")
 
 
 UVICORN_BACKENDS = [
@@ -316,3 +316,53 @@ def _subscribers(client: redis.Redis, channel: str, until: int) -> int:
         if found == until or time.monotonic() > deadline:
             return int(found)
         time.sleep(0.05)
+
+
+@pytest.fixture
+def one_worker():
+    """uvicorn, one process (its memory is the server's), cache backend, no Channels."""
+    conf = {"BACKEND": "cache", "CACHE_ALIAS": "redis"}
+    conf["KEY_PREFIX"] = f"statekit-sse-{uuid.uuid4().hex[:10]}"
+    env = process_env(STATEKIT_TEST_STATEKIT=json.dumps(conf), STATEKIT_TEST_PLAIN_ASGI="1")
+    server = Server(env, kind="uvicorn", app="tests.sse_asgi:application")
+    with override_settings(STATEKIT=conf), server:
+        yield server
+
+
+BIG = 100_000
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.redis
+def test_sse_never_reading_clients_keep_the_server_memory_flat(one_worker):
+    """Five clients that never read, 200 changes of 100 KB: each stream holds the latest
+    value only (a backlog would be 100 MB)."""
+    from example_project.demo.state import visitors
+
+    server = one_worker
+    visitors.set("start")
+    warm = _open_stream(server, "global:visitors")  # load what a stream needs first
+    _read_until(warm, "data: ")
+    before = rss_mb(server)
+    hostile = []
+    for _ in range(5):
+        conn = socket.socket()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn.connect(("127.0.0.1", server.port))
+        conn.sendall(f"GET {URL}?watch=global:visitors HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        hostile.append(conn)
+    for i in range(200):
+        visitors.set(f"{i}:" + "v" * BIG)
+    _read_until(warm, 'data: "199:')  # the server has sent the last one
+    peak = rss_mb(server)
+    for conn in [*hostile, warm]:
+        conn.close()
+    print(f"\nSSE, 5 never-reading clients, 200 changes of 100 KB: +{peak - before:.0f} MB")
+    assert peak - before < 40
+
+
+def rss_mb(server: Server) -> float:
+    assert server.process is not None
+    with open(f"/proc/{server.process.pid}/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return kb / 1024
