@@ -13,6 +13,7 @@ The subscription is released when the iterator is closed: ``aclose()``, the end 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from statekit.keys import StateKey
@@ -29,10 +30,27 @@ RESYNC_ATTEMPTS = 3
 RESYNC_PAUSE = 0.2
 
 
+#: Reads in flight per event loop: a thousand streams opened at once (clients reconnecting
+#: after a deploy) or resyncing together would otherwise take a thousand pooled connections.
+READS_IN_FLIGHT = 16
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _read(read: Reader) -> str | None:
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(READS_IN_FLIGHT)
+    async with gate:
+        return await read()
+
+
 async def _resync(read: Reader) -> str | None:
     for attempt in range(RESYNC_ATTEMPTS):
         try:
-            return await read()
+            return await _read(read)
         except Exception:
             if attempt == RESYNC_ATTEMPTS - 1:
                 raise
@@ -45,7 +63,7 @@ async def follow(key: StateKey, read: Reader) -> AsyncGenerator[str | None]:
     fails (the backend is down) raises :class:`~statekit.exceptions.BackendUnavailable`."""
     subscription = hub().subscribe(key)
     try:
-        last = await read()
+        last = await _read(read)
         yield last
         while True:
             item = await subscription.next()
