@@ -17,10 +17,12 @@ import pytest
 import redis
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
-from django.test import AsyncClient, RequestFactory, override_settings
+from django.test import AsyncClient, AsyncRequestFactory, RequestFactory, override_settings
+from django.utils.html import escape
 
 from statekit import GlobalState, PageState, SessionState
 from statekit.backends import get_backend
+from statekit.live.sse import events_view
 from statekit.state import pages
 from statekit.streams.feeds import hub
 from tests.browser import watch_errors
@@ -92,6 +94,30 @@ def test_sse_html_form_for_htmx_escapes_the_value(name):
             return await events(response, 1)
 
     assert run(scenario) == [(f"global:{name}", "&lt;b&gt;hi&lt;/b&gt;")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sse_events_view_renders_fragments_of_your_own(name):
+    cart = GlobalState(name, default=list, public=True)
+    cart.set(["tea", "<jam>"])
+    view = events_view(
+        render=lambda variable, items: (
+            "<ul>\n" + "".join(f"<li>{escape(i)}</li>\n" for i in items) + "</ul>"
+        )
+    )
+
+    async def scenario():
+        request = AsyncRequestFactory().get(URL, {"watch": f"global:{name}"})
+        response = await view(request)
+        async with aclosing(response.streaming_content):
+            chunks = []
+            async for chunk in response.streaming_content:
+                chunks.append(chunk.decode())
+                if "</ul>" in chunk.decode():
+                    return "".join(chunks)
+
+    text = run(scenario)  # one data: line per line of the fragment (htmx joins them)
+    assert "data: <ul>\ndata: <li>tea</li>\ndata: <li>&lt;jam&gt;</li>\ndata: </ul>\n" in text
 
 
 @pytest.mark.django_db(transaction=True)

@@ -153,5 +153,7 @@ async def apublish(key: StateKey, text: str | None) -> None:
     found = hub()
     if isinstance(found, LocalHub):
         found.publish(key, text)
-    else:
-        await sync_to_async(found.publish)(key, text)
+    else:  # NOTIFY goes on the writer's database connection: its thread
+        await sync_to_async(found.publish, thread_sensitive=isinstance(found, PostgresHub))(
+            key, text
+        )
