@@ -12,7 +12,7 @@
 // are watched again; any other failure reconnects with the websocket's backoff.
 
 import { StatekitError, report } from "./core.mjs";
-import { backoff } from "./live.mjs";
+import { addListener, backoff, callListener, checkWatch, failListeners } from "./live.mjs";
 
 /** The stream's URL for `watches` (each {scope, name}) and this page's id. */
 export function eventsURL(base, href, watches, pageField, pageId) {
@@ -34,14 +34,6 @@ export function createEvents({ url, href, scopes, pageId, pageField, EventSource
   let timer = null;
   let pending = false;
 
-  function call(w, listener, value, kind) {
-    try {
-      listener.callback(value, { name: w.name, scope: w.scope, source: kind });
-    } catch (error) {
-      report(error);
-    }
-  }
-
   function deliver(w, text) {
     let value;
     try {
@@ -53,21 +45,7 @@ export function createEvents({ url, href, scopes, pageId, pageField, EventSource
     w.fresh = false;
     if (w.last === text) return; // a resync that changes nothing
     w.last = text;
-    w.listeners.forEach((listener) => call(w, listener, JSON.parse(text), kind));
-  }
-
-  function fail(w, answer) {
-    watches.delete(w.event);
-    const error = new StatekitError(`cannot watch ${w.scope} state "${w.name}": ${answer.message}`);
-    error.code = answer.code;
-    w.listeners.forEach((listener) => {
-      if (!listener.onError) return report(error);
-      try {
-        listener.onError(error);
-      } catch (thrown) {
-        report(thrown);
-      }
-    });
+    w.listeners.forEach((listener) => callListener(w, listener, JSON.parse(text), kind));
   }
 
   function retryLater() {
@@ -87,7 +65,8 @@ export function createEvents({ url, href, scopes, pageId, pageField, EventSource
     }
     const w = answer && watches.get(answer.watch);
     if (w) {
-      fail(w, answer);
+      watches.delete(w.event);
+      failListeners(w, answer);
       schedule();
     } else {
       retryLater();
@@ -145,15 +124,7 @@ export function createEvents({ url, href, scopes, pageId, pageField, EventSource
   /** statekit.watch (see live.mjs): the same arguments, callbacks and return value. */
   function watch(name, callback, options = {}) {
     const scope = options.scope === undefined ? "global" : options.scope;
-    if (typeof name !== "string" || !name) {
-      throw new TypeError("statekit.watch: the name must be a non-empty string");
-    }
-    if (typeof callback !== "function") {
-      throw new TypeError("statekit.watch: the callback must be a function");
-    }
-    if (!scopes.includes(scope)) {
-      throw new TypeError(`statekit.watch: scope must be one of ${scopes.join(", ")}`);
-    }
+    checkWatch(name, callback, scope, scopes);
     if (scope === "page" && (!pageId() || (options.page !== undefined && options.page !== pageId()))) {
       throw new TypeError(
         'statekit.watch: scope "page" over the event stream watches this page\'s state: ' +
@@ -164,12 +135,7 @@ export function createEvents({ url, href, scopes, pageId, pageField, EventSource
     const event = `${scope}:${name}`;
     let w = watches.get(event);
     if (w) {
-      w.listeners.add(listener);
-      if (w.last !== undefined) {
-        queueMicrotask(() => {
-          if (w.listeners.has(listener)) call(w, listener, JSON.parse(w.last), "value");
-        });
-      }
+      addListener(w, listener);
     } else {
       w = { event, name, scope, listeners: new Set([listener]), last: undefined, fresh: true };
       watches.set(event, w);

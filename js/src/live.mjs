@@ -36,6 +36,52 @@ export function parseFrame(text) {
   }
 }
 
+/** Throw a TypeError for arguments of statekit.watch that cannot be watched. */
+export function checkWatch(name, callback, scope, scopes) {
+  if (typeof name !== "string" || !name) {
+    throw new TypeError("statekit.watch: the name must be a non-empty string");
+  }
+  if (typeof callback !== "function") {
+    throw new TypeError("statekit.watch: the callback must be a function");
+  }
+  if (!scopes.includes(scope)) {
+    throw new TypeError(`statekit.watch: scope must be one of ${scopes.join(", ")}`);
+  }
+}
+
+/** Call one listener of watch `w` ({name, scope}); what it throws is reported. */
+export function callListener(w, listener, value, source) {
+  try {
+    listener.callback(value, { name: w.name, scope: w.scope, source });
+  } catch (error) {
+    report(error);
+  }
+}
+
+/** One more listener of watch `w`; watched already, it gets the current value too, as the
+ * first one did. */
+export function addListener(w, listener) {
+  w.listeners.add(listener);
+  if (w.last === undefined) return;
+  queueMicrotask(() => {
+    if (w.listeners.has(listener)) callListener(w, listener, JSON.parse(w.last), "value");
+  });
+}
+
+/** Tell the listeners of watch `w` that it failed (`frame`: {code, message}). */
+export function failListeners(w, frame) {
+  const error = new StatekitError(`cannot watch ${w.scope} state "${w.name}": ${frame.message}`);
+  error.code = frame.code;
+  w.listeners.forEach((listener) => {
+    if (!listener.onError) return report(error);
+    try {
+      listener.onError(error);
+    } catch (thrown) {
+      report(thrown);
+    }
+  });
+}
+
 /**
  * The live connection of a page: `url()` is where its websocket goes, `scopes` what may be
  * watched, `pageId()` this page's id; `WebSocket`, the timers and `random` are the page's.
@@ -55,21 +101,13 @@ export function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTi
     socket.send(JSON.stringify(frame));
   }
 
-  function call(w, listener, value, source) {
-    try {
-      listener.callback(value, { name: w.name, scope: w.scope, source });
-    } catch (error) {
-      report(error);
-    }
-  }
-
   function deliver(w, value, source) {
     const text = JSON.stringify(value);
     if (w.last === text) return; // a resync or a repeat that changes nothing
     w.last = text;
     let first = true; // each callback gets its own copy of the value
     w.listeners.forEach((listener) => {
-      call(w, listener, first ? value : JSON.parse(text), source);
+      callListener(w, listener, first ? value : JSON.parse(text), source);
       first = false;
     });
   }
@@ -81,8 +119,6 @@ export function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTi
   }
 
   function failed(w, frame) {
-    const error = new StatekitError(`cannot watch ${w.scope} state "${w.name}": ${frame.message}`);
-    error.code = frame.code;
     if (frame.code === "unavailable") {
       // The server could not read the state (its store is down): ask again in a while.
       setTimeout(() => {
@@ -91,14 +127,7 @@ export function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTi
     } else {
       forget(w); // Refused or invalid: for good.
     }
-    w.listeners.forEach((listener) => {
-      if (!listener.onError) return report(error);
-      try {
-        listener.onError(error);
-      } catch (thrown) {
-        report(thrown);
-      }
-    });
+    failListeners(w, frame);
   }
 
   function receive(event) {
@@ -162,15 +191,7 @@ export function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTi
   function watch(name, callback, options = {}) {
     const scope = options.scope === undefined ? "global" : options.scope;
     const page = options.page === undefined ? pageId() : options.page;
-    if (typeof name !== "string" || !name) {
-      throw new TypeError("statekit.watch: the name must be a non-empty string");
-    }
-    if (typeof callback !== "function") {
-      throw new TypeError("statekit.watch: the callback must be a function");
-    }
-    if (!scopes.includes(scope)) {
-      throw new TypeError(`statekit.watch: scope must be one of ${scopes.join(", ")}`);
-    }
+    checkWatch(name, callback, scope, scopes);
     if (scope === "page" && (typeof page !== "string" || !page)) {
       throw new TypeError(
         'statekit.watch: scope "page" needs a page id: render {% statekit_js %} with the ' +
@@ -181,13 +202,7 @@ export function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTi
     const key = JSON.stringify([scope, name, scope === "page" ? page : null]);
     let w = byKey.get(key);
     if (w) {
-      w.listeners.add(listener);
-      if (w.last !== undefined) {
-        // Watched already: this callback gets the current value too, as the first one did.
-        queueMicrotask(() => {
-          if (w.listeners.has(listener)) call(w, listener, JSON.parse(w.last), "value");
-        });
-      }
+      addListener(w, listener);
     } else {
       lastId += 1;
       w = { id: lastId, key, name, scope, listeners: new Set([listener]), last: undefined };

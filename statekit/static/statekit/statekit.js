@@ -773,6 +773,52 @@ function parseFrame(text) {
   }
 }
 
+/** Throw a TypeError for arguments of statekit.watch that cannot be watched. */
+function checkWatch(name, callback, scope, scopes) {
+  if (typeof name !== "string" || !name) {
+    throw new TypeError("statekit.watch: the name must be a non-empty string");
+  }
+  if (typeof callback !== "function") {
+    throw new TypeError("statekit.watch: the callback must be a function");
+  }
+  if (!scopes.includes(scope)) {
+    throw new TypeError(`statekit.watch: scope must be one of ${scopes.join(", ")}`);
+  }
+}
+
+/** Call one listener of watch `w` ({name, scope}); what it throws is reported. */
+function callListener(w, listener, value, source) {
+  try {
+    listener.callback(value, { name: w.name, scope: w.scope, source });
+  } catch (error) {
+    report(error);
+  }
+}
+
+/** One more listener of watch `w`; watched already, it gets the current value too, as the
+ * first one did. */
+function addListener(w, listener) {
+  w.listeners.add(listener);
+  if (w.last === undefined) return;
+  queueMicrotask(() => {
+    if (w.listeners.has(listener)) callListener(w, listener, JSON.parse(w.last), "value");
+  });
+}
+
+/** Tell the listeners of watch `w` that it failed (`frame`: {code, message}). */
+function failListeners(w, frame) {
+  const error = new StatekitError(`cannot watch ${w.scope} state "${w.name}": ${frame.message}`);
+  error.code = frame.code;
+  w.listeners.forEach((listener) => {
+    if (!listener.onError) return report(error);
+    try {
+      listener.onError(error);
+    } catch (thrown) {
+      report(thrown);
+    }
+  });
+}
+
 /**
  * The live connection of a page: `url()` is where its websocket goes, `scopes` what may be
  * watched, `pageId()` this page's id; `WebSocket`, the timers and `random` are the page's.
@@ -792,21 +838,13 @@ function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTimeout, 
     socket.send(JSON.stringify(frame));
   }
 
-  function call(w, listener, value, source) {
-    try {
-      listener.callback(value, { name: w.name, scope: w.scope, source });
-    } catch (error) {
-      report(error);
-    }
-  }
-
   function deliver(w, value, source) {
     const text = JSON.stringify(value);
     if (w.last === text) return; // a resync or a repeat that changes nothing
     w.last = text;
     let first = true; // each callback gets its own copy of the value
     w.listeners.forEach((listener) => {
-      call(w, listener, first ? value : JSON.parse(text), source);
+      callListener(w, listener, first ? value : JSON.parse(text), source);
       first = false;
     });
   }
@@ -818,8 +856,6 @@ function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTimeout, 
   }
 
   function failed(w, frame) {
-    const error = new StatekitError(`cannot watch ${w.scope} state "${w.name}": ${frame.message}`);
-    error.code = frame.code;
     if (frame.code === "unavailable") {
       // The server could not read the state (its store is down): ask again in a while.
       setTimeout(() => {
@@ -828,14 +864,7 @@ function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTimeout, 
     } else {
       forget(w); // Refused or invalid: for good.
     }
-    w.listeners.forEach((listener) => {
-      if (!listener.onError) return report(error);
-      try {
-        listener.onError(error);
-      } catch (thrown) {
-        report(thrown);
-      }
-    });
+    failListeners(w, frame);
   }
 
   function receive(event) {
@@ -899,15 +928,7 @@ function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTimeout, 
   function watch(name, callback, options = {}) {
     const scope = options.scope === undefined ? "global" : options.scope;
     const page = options.page === undefined ? pageId() : options.page;
-    if (typeof name !== "string" || !name) {
-      throw new TypeError("statekit.watch: the name must be a non-empty string");
-    }
-    if (typeof callback !== "function") {
-      throw new TypeError("statekit.watch: the callback must be a function");
-    }
-    if (!scopes.includes(scope)) {
-      throw new TypeError(`statekit.watch: scope must be one of ${scopes.join(", ")}`);
-    }
+    checkWatch(name, callback, scope, scopes);
     if (scope === "page" && (typeof page !== "string" || !page)) {
       throw new TypeError(
         'statekit.watch: scope "page" needs a page id: render {% statekit_js %} with the ' +
@@ -918,13 +939,7 @@ function createLive({ url, scopes, pageId, WebSocket, setTimeout, clearTimeout, 
     const key = JSON.stringify([scope, name, scope === "page" ? page : null]);
     let w = byKey.get(key);
     if (w) {
-      w.listeners.add(listener);
-      if (w.last !== undefined) {
-        // Watched already: this callback gets the current value too, as the first one did.
-        queueMicrotask(() => {
-          if (w.listeners.has(listener)) call(w, listener, JSON.parse(w.last), "value");
-        });
-      }
+      addListener(w, listener);
     } else {
       lastId += 1;
       w = { id: lastId, key, name, scope, listeners: new Set([listener]), last: undefined };
@@ -993,14 +1008,6 @@ function createEvents({ url, href, scopes, pageId, pageField, EventSource, fetch
   let timer = null;
   let pending = false;
 
-  function call(w, listener, value, kind) {
-    try {
-      listener.callback(value, { name: w.name, scope: w.scope, source: kind });
-    } catch (error) {
-      report(error);
-    }
-  }
-
   function deliver(w, text) {
     let value;
     try {
@@ -1012,21 +1019,7 @@ function createEvents({ url, href, scopes, pageId, pageField, EventSource, fetch
     w.fresh = false;
     if (w.last === text) return; // a resync that changes nothing
     w.last = text;
-    w.listeners.forEach((listener) => call(w, listener, JSON.parse(text), kind));
-  }
-
-  function fail(w, answer) {
-    watches.delete(w.event);
-    const error = new StatekitError(`cannot watch ${w.scope} state "${w.name}": ${answer.message}`);
-    error.code = answer.code;
-    w.listeners.forEach((listener) => {
-      if (!listener.onError) return report(error);
-      try {
-        listener.onError(error);
-      } catch (thrown) {
-        report(thrown);
-      }
-    });
+    w.listeners.forEach((listener) => callListener(w, listener, JSON.parse(text), kind));
   }
 
   function retryLater() {
@@ -1046,7 +1039,8 @@ function createEvents({ url, href, scopes, pageId, pageField, EventSource, fetch
     }
     const w = answer && watches.get(answer.watch);
     if (w) {
-      fail(w, answer);
+      watches.delete(w.event);
+      failListeners(w, answer);
       schedule();
     } else {
       retryLater();
@@ -1104,15 +1098,7 @@ function createEvents({ url, href, scopes, pageId, pageField, EventSource, fetch
   /** statekit.watch (see live.mjs): the same arguments, callbacks and return value. */
   function watch(name, callback, options = {}) {
     const scope = options.scope === undefined ? "global" : options.scope;
-    if (typeof name !== "string" || !name) {
-      throw new TypeError("statekit.watch: the name must be a non-empty string");
-    }
-    if (typeof callback !== "function") {
-      throw new TypeError("statekit.watch: the callback must be a function");
-    }
-    if (!scopes.includes(scope)) {
-      throw new TypeError(`statekit.watch: scope must be one of ${scopes.join(", ")}`);
-    }
+    checkWatch(name, callback, scope, scopes);
     if (scope === "page" && (!pageId() || (options.page !== undefined && options.page !== pageId()))) {
       throw new TypeError(
         'statekit.watch: scope "page" over the event stream watches this page\'s state: ' +
@@ -1123,12 +1109,7 @@ function createEvents({ url, href, scopes, pageId, pageField, EventSource, fetch
     const event = `${scope}:${name}`;
     let w = watches.get(event);
     if (w) {
-      w.listeners.add(listener);
-      if (w.last !== undefined) {
-        queueMicrotask(() => {
-          if (w.listeners.has(listener)) call(w, listener, JSON.parse(w.last), "value");
-        });
-      }
+      addListener(w, listener);
     } else {
       w = { event, name, scope, listeners: new Set([listener]), last: undefined, fresh: true };
       watches.set(event, w);
