@@ -22,6 +22,7 @@ from django.utils.html import escape
 
 from statekit import GlobalState, PageState, SessionState
 from statekit.backends import get_backend
+from statekit.live import sse
 from statekit.live.sse import events_view
 from statekit.state import pages
 from statekit.streams.feeds import hub
@@ -392,3 +393,26 @@ def rss_mb(server: Server) -> float:
     with open(f"/proc/{server.process.pid}/status") as status:
         kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
     return kb / 1024
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sse_reconnection_resyncs_and_a_quiet_stream_gets_heartbeats(name, monkeypatch):
+    """A browser reconnecting sends Last-Event-ID: it gets the current value again; then,
+    with nothing changing, comment lines keep the stream alive."""
+    monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.01)
+    visitors = GlobalState(name, default=0, public=True)
+    visitors.set(12)
+
+    async def scenario():
+        query = {"watch": f"global:{name}"}
+        response = await AsyncClient().get(URL, query, headers={"Last-Event-ID": "41"})
+        async with aclosing(response.streaming_content):
+            chunks = []
+            async for chunk in response.streaming_content:
+                chunks.append(chunk.decode())
+                if chunk.decode().startswith(": ping"):
+                    return "".join(chunks)
+
+    text = run(scenario)
+    assert f"retry: {sse.RETRY_MILLISECONDS}" in text
+    assert f"event: global:{name}\ndata: 12\n" in text
