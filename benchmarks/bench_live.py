@@ -98,7 +98,10 @@ def configure_django(db_file: Path) -> None:
 def layers(use_redis: bool) -> list[tuple[str, dict[str, Any]]]:
     found = [("in-memory", {"BACKEND": "channels.layers.InMemoryChannelLayer"})]
     if use_redis:
-        config = {"hosts": [REDIS_URL], "prefix": PREFIX, "capacity": 1000}
+        # A long socket timeout: redis-py's 5 s would end the raw consumers' blocking receive
+        # while the event streams of a round are opened (statekit's consumers receive again).
+        hosts = [{"address": REDIS_URL, "socket_timeout": 120}]
+        config = {"hosts": hosts, "prefix": PREFIX, "capacity": 1000}
         found.append(("channels-redis", {"BACKEND": "channels_redis.core.RedisChannelLayer"}))
         found[-1][1]["CONFIG"] = config
     return found
