@@ -43,7 +43,7 @@ from django.utils import timezone
 from statekit.backends.base import Alive
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
-from statekit.backends.redis import REDIS_DOWN, LoopClients, RedisKeys
+from statekit.backends.redis import REDIS_FAILING, RedisKeys, down
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import StateKey
@@ -103,7 +103,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         self._claim = self.redis.register_script(CLAIM)
         self._fill = self.redis.register_script(FILL)
         self.epoch = Epoch(self.alias, self.redis)
-        self.aredis = LoopClients.of(self.redis)
+        self.aredis = self.keys.loop_clients()
         self._skip_until = 0.0  # Redis failed: until then, the database alone serves
         self._outage = False  # a warning was logged and Redis has not answered since
 
@@ -122,7 +122,7 @@ class CachedDatabaseBackend(DatabaseBackend):
                 return served[0]
             lease = b"l" + secrets.token_bytes(8)
             leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS])
-        except REDIS_DOWN as exc:
+        except REDIS_FAILING as exc:
             self._lost(exc)
             return super().get(key)
         found = self.fetch(key)
@@ -137,7 +137,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         try:
             conn = await self.aredis.get()
             cached = await conn.client.get(self.keys.key(key))
-        except REDIS_DOWN as exc:
+        except REDIS_FAILING as exc:
             self._lost(exc)
         else:
             self._answered()
@@ -159,7 +159,7 @@ class CachedDatabaseBackend(DatabaseBackend):
             return
         try:
             self._fill(keys=[name], args=[lease, payload, ttl_ms])
-        except REDIS_DOWN as exc:
+        except REDIS_FAILING as exc:
             self._lost(exc)
 
     # -- writes ------------------------------------------------------------------------
@@ -210,40 +210,35 @@ class CachedDatabaseBackend(DatabaseBackend):
                         self._unlink(name)
                     else:
                         self.redis.delete(name)
-            except REDIS_DOWN as exc:
+            except REDIS_FAILING as exc:
                 self._lost(exc)
             else:
                 return
         self.epoch.bump()
 
     def _unlink(self, pattern: str) -> None:
-        cursor = 0
-        while True:
-            cursor, names = self.redis.scan(cursor, match=pattern, count=1000)
-            if names:
-                self.redis.unlink(*names)
-            if not cursor:
-                return
+        for names in self.keys.scan(pattern):
+            self.redis.unlink(*names)
 
     # -- outages -----------------------------------------------------------------------
 
     def _lost(self, exc: Exception) -> None:
+        if not down(exc):  # a RedisClusterException that is not about reaching it
+            raise exc
         self._skip_until = time.monotonic() + RETRY_SECONDS
         if not self._outage:
             self._outage = True
             logger.warning(
-                "statekit: Redis behind cache alias %r is unavailable (%s); serving "
-                "state from the database until it answers again.",
-                self.keys.cache_alias,
+                "statekit: %s is unavailable (%s); serving state from the database "
+                "until it answers again.",
+                self.keys.where,
                 exc,
             )
 
     def _answered(self) -> None:
         if self._outage and time.monotonic() >= self._skip_until:
             self._outage = False
-            logger.info(
-                "statekit: Redis behind cache alias %r answers again.", self.keys.cache_alias
-            )
+            logger.info("statekit: %s answers again.", self.keys.where)
 
     def _usable(self) -> bool:
         """Whether to use Redis now: not while an outage is being waited out."""
