@@ -20,6 +20,7 @@ from django.db import connections
 
 from statekit import GlobalState, SessionState
 from statekit.streams.feeds import LocalHub, hub
+from tests.conftest import ALL_BACKENDS
 from tests.live_support import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,7 @@ def write_elsewhere(backend, name: str, value: object) -> None:
     assert done.returncode == 0, done.stderr.decode(errors="replace")
 
 
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 def test_changes_yields_the_value_then_each_change(backend, name):
     visitors = GlobalState(name, default=0, public=True)
     visitors.set(1)
@@ -60,6 +62,7 @@ def test_changes_yields_the_value_then_each_change(backend, name):
     assert hub().count() == 0  # closed: unsubscribed
 
 
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 def test_a_change_made_by_another_process_arrives(backend, name):
     if isinstance(hub(), LocalHub):
         pytest.skip("db on SQLite streams the changes of one process (README)")
@@ -74,6 +77,7 @@ def test_a_change_made_by_another_process_arrives(backend, name):
     assert run(scenario) == (0, 7)
 
 
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 def test_session_changes_follow_the_owner_only(backend, name):
     cart = SessionState(name, default=list)
     mine, theirs = SessionStore(), SessionStore()
@@ -90,6 +94,7 @@ def test_session_changes_follow_the_owner_only(backend, name):
     assert run(scenario) == ([], ["tea"])
 
 
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 def test_a_slow_reader_gets_the_latest_value_not_a_backlog(backend, name):
     """One slot per subscription: 300 changes unread leave the newest, once."""
     counter = GlobalState(name, default=0, public=True)
@@ -111,6 +116,7 @@ def test_a_slow_reader_gets_the_latest_value_not_a_backlog(backend, name):
     assert run(scenario) == ['"end"']
 
 
+@pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 def test_changes_of_a_private_global_are_refused(backend, name):
     secret = GlobalState(name, default=0)
     with pytest.raises(ImproperlyConfigured, match="public=True"):

@@ -1,8 +1,9 @@
 """The feeds that carry changes between processes, one :class:`~statekit.streams.hub.Hub`
 subclass each, chosen by :func:`hub` from the configured backend:
 
-- ``cache`` and ``cached_db``: Redis pub/sub on the cache's Redis (:class:`RedisHub`), one
-  channel per ``KEY_PREFIX``;
+- ``cache`` and ``cached_db``: Redis pub/sub on the cache's Redis or the Redis Cluster
+  (:class:`RedisHub`; a cluster broadcasts a PUBLISH to every node), one channel per
+  ``KEY_PREFIX``;
 - ``db`` on PostgreSQL: ``LISTEN``/``NOTIFY`` (:class:`PostgresHub`) on a connection of the
   listener's own; a notification is sent when the write's transaction commits, in commit order;
 - anything else (``db`` on SQLite, other databases and backends): this process only
@@ -117,9 +118,10 @@ def _hub_of(backend: BaseBackend) -> tuple[tuple[str, ...], Callable[[], Hub]]:
     """What carries the changes of ``backend`` (the same for every backend object built
     from the same settings: one subscription per process), and how to make its hub."""
     keys = getattr(backend, "keys", None)
-    if keys is not None and hasattr(keys, "redis"):  # cache, cached_db
-        pool = repr(keys.redis.connection_pool)  # where: host, port, database
-        return ("redis", pool, keys.prefix), lambda: RedisHub(keys)
+    if keys is not None and hasattr(keys, "redis"):  # cache, cached_db (a Redis Cluster too)
+        pool = getattr(keys.redis, "connection_pool", None)  # where: host, port, database
+        place = keys.where if pool is None else repr(pool)  # a cluster: its nodes
+        return ("redis", place, keys.prefix), lambda: RedisHub(keys)
     alias = getattr(backend, "alias", None)
     if backend.uses_database and alias is not None:
         database = connections[alias]
