@@ -191,7 +191,7 @@ class Hub:
 
     def _run(self) -> None:
         delay = self.retry_seconds
-        stop = threading.Event()
+        pause = threading.Event()  # never set: a sleep
         while not self.stopping():
             try:
                 self.listen(self.stopping)
@@ -199,4 +199,4 @@ class Hub:
             except Exception as exc:
                 delay = self.retry_seconds if self.ready else min(delay * 2, 5.0)
                 self.failed("listen", exc)
-            stop.wait(delay)
+            pause.wait(delay)
