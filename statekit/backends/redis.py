@@ -9,7 +9,7 @@ import asyncio
 import inspect
 import threading
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Any, NamedTuple, cast
 
@@ -94,7 +94,8 @@ def glob_literal(text: str) -> str:
 class Reach:
     """``with reach: ...`` or ``async with reach: ...``: a Redis that cannot be reached
     (connection refused or lost, a timeout) raises BackendUnavailable, naming the cache
-    alias, from the original error."""
+    alias, from the original error. For a caller that can do without Redis,
+    :meth:`fallback` ends the block instead."""
 
     __slots__ = ("alias",)
 
@@ -119,6 +120,42 @@ class Reach:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.__exit__(kind, exc, tb)
+
+    def fallback(self, lost: Callable[[Exception], None]) -> Fallback:
+        """``with reach.fallback(lost) as attempt: ...``: a Redis that cannot be reached
+        ends the block quietly, hands its error to ``lost`` and sets ``attempt.lost``; the
+        caller then does without Redis (cached_db: the database alone)."""
+        return Fallback(lost)
+
+
+class Fallback:
+    """One block that may do without Redis (see :meth:`Reach.fallback`)."""
+
+    __slots__ = ("_report", "lost")
+
+    def __init__(self, report: Callable[[Exception], None]) -> None:
+        self.lost = False  # whether Redis could not be reached in the block
+        self._report = report
+
+    def __enter__(self) -> Fallback:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if not isinstance(exc, REDIS_DOWN):
+            return False
+        self.lost = True
+        self._report(exc)
+        return True
+
+    async def __aenter__(self) -> Fallback:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return self.__exit__(kind, exc, tb)
 
 
 class AsyncRedis(NamedTuple):
