@@ -28,7 +28,8 @@ from django.http import HttpRequest
 from statekit.admin.listing import PREVIEW_CHARS
 from statekit.backends import get_backend
 from statekit.backends.base import Entry
-from statekit.backends.db import INTERNAL, DatabaseBackend
+from statekit.backends.db import DatabaseBackend
+from statekit.backends.db_listing import INTERNAL
 from statekit.exceptions import BackendUnavailable, StateError
 from statekit.keys import SCOPES, StateKey, key_text, origin, parse_key
 from statekit.models import StateValue
