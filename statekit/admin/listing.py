@@ -9,7 +9,7 @@ backend.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -25,7 +25,7 @@ from statekit.backends.db import DatabaseBackend
 from statekit.exceptions import StateError
 from statekit.keys import SCOPES
 from statekit.models import StateValue
-from statekit.state.inspection import parse, pretty
+from statekit.state.inspection import STATUSES, parse, pretty
 
 #: How much of each value the list shows.
 PREVIEW_CHARS = 80
@@ -147,11 +147,10 @@ class VariableFilter(SelectionFilter):
 class StatusFilter(SelectionFilter):
     title = "status"
     parameter_name = "status"
-    statuses: ClassVar = {"live": False, "expired": True}
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("live", "live"), ("expired", "expired (awaiting cleanup)")]
 
     def selection(self) -> dict[str, Any]:
         value = self.value()
-        return {"expired": self.statuses[value]} if value in self.statuses else {}
+        return {"expired": STATUSES[value]} if value in STATUSES else {}

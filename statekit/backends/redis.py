@@ -24,8 +24,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, TimeoutError
 
 from statekit.conf import get_settings
-from statekit.exceptions import BackendUnavailable
-from statekit.keys import Scope, StateKey, pages_of
+from statekit.exceptions import BackendUnavailable, StateTypeError
+from statekit.keys import Scope, StateKey, pages_of, parse_key
 
 REDIS_DOWN = (ConnectionError, TimeoutError)
 SCAN_BATCH = 1000
@@ -75,10 +75,10 @@ class RedisKeys:
         """The key of a value, or None for the index and other keys that are not values
         (raises UnicodeDecodeError for bytes that are not UTF-8: see redis_text)."""
         text = raw.decode() if isinstance(raw, bytes) else raw
-        parts = text[len(self.prefix) + 1 :].split(":", 2)
-        if len(parts) != 3 or parts[0] not in Scope.values:
+        try:
+            return parse_key(text[len(self.prefix) + 1 :])
+        except StateTypeError:
             return None
-        return StateKey(*parts)
 
 
 def text_of(raw: bytes | str | None) -> str | None:
