@@ -156,6 +156,9 @@ class Found(_QuerySet):
     def defer(self, *fields: str | None) -> Found:
         return self
 
+    def _clone(self) -> Found:  # any other chained call: the same values, still no query
+        return Found(self._result_cache or ())
+
 
 class ScanChangeList(ChangeList):
     """A page of what the backend scans, filtered and searched as the rows would be."""

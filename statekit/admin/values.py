@@ -13,7 +13,7 @@ default) can be edited; others are read-only, but can be deleted or expired.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
@@ -53,9 +53,14 @@ from statekit.state.inspection import (
     write,
 )
 
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[StateValue]
+else:  # Django's classes are generic for type checkers only
+    _ModelAdmin = admin.ModelAdmin
+
 
 @admin.register(StateValue)
-class StateValueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StateValueAdmin(_ModelAdmin):
     #: Scopes whose values the admin may edit; subclass and re-register to change it.
     editable_scopes: tuple[str, ...] = (Scope.GLOBAL,)
 
@@ -82,7 +87,7 @@ class StateValueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     class Media:
         css: ClassVar = {"all": ("statekit/admin.css",)}  # the list: a line a value at 1280 px
 
-    # -- rows --------------------------------------------------------------------------
+    # -- where the values come from: a query, or a scan (statekit.admin.rows) -------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StateValue]:
         return table(super().get_queryset(request))
