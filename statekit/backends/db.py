@@ -27,6 +27,7 @@ from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from statekit.backends.base import Alive, BaseBackend, Entry, Updater, adding
+from statekit.backends.cursors import hot_cursor
 from statekit.backends.sql import (
     INTEGER,
     MAX_AMOUNT,
@@ -159,9 +160,9 @@ class DatabaseBackend(BaseBackend):
 
     def _execute(self, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         """Run ``sql``; its first row (the rest, if any, is not read)."""
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone() if cursor.description else None
+        cursor = hot_cursor(connections[self.alias])
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else None
 
     def _times(self, ttl: float | None) -> tuple[Any, Any]:
         """Now and the expiry a write with ``ttl`` gives, as the database takes them."""
@@ -223,9 +224,9 @@ class DatabaseBackend(BaseBackend):
         return (old, new) if done else None
 
     def _execute_count(self, sql: str, params: list[Any]) -> int:
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return int(cursor.rowcount)
+        cursor = hot_cursor(connections[self.alias])
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
 
     def after_write(self, callback: Callable[[], None]) -> None:
         if connections[self.alias].in_atomic_block:
