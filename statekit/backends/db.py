@@ -106,6 +106,12 @@ def _dead(key: StateKey, expires_at: datetime | None, now: datetime) -> bool:
     return key.scope == EXPIRED or (expires_at is not None and expires_at <= now)
 
 
+def slack(ttl: float) -> float:
+    """How far (seconds) an expiry may fall short of now + ``ttl`` before a read with that
+    ``ttl`` extends it: reads do not write each time."""
+    return min(ttl / 10, 60)
+
+
 def _expiry(now: datetime, ttl: float | None) -> datetime | None:
     return None if ttl is None else now + timedelta(seconds=ttl)
 
@@ -128,7 +134,7 @@ class DatabaseBackend(BaseBackend):
         """The live ``(text, expires_at)`` of ``key``, or ``None``.
 
         With ``ttl`` the read extends the expiry to now + ttl. To spare a write per read, it
-        only does so once the expiry is short of that by a tenth of ttl (at most 60 s).
+        only does so once the expiry is short of that by more than :func:`slack`.
         """
         now = timezone.now()
         adapt = connections[self.alias].ops.adapt_datetimefield_value
@@ -140,7 +146,7 @@ class DatabaseBackend(BaseBackend):
             expires_at = timezone.make_aware(expires_at, UTC)
         if ttl is not None and expires_at is not None:
             fresh = now + timedelta(seconds=ttl)
-            if fresh - expires_at > timedelta(seconds=min(ttl / 10, 60)):
+            if (fresh - expires_at).total_seconds() > slack(ttl):
                 slide = [adapt(fresh), pk, adapt(now)]
                 if self._execute_count(self.statements().slide, slide):
                     expires_at = fresh
