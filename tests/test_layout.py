@@ -93,9 +93,7 @@ def test_no_function_local_imports_of_statekit():
 def test_modules_stay_readable():
     lines = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in _modules()}
     long = {path: n for path, n in lines.items() if n > 330}
-    # Grown by issue 12's single-statement writes, whose engineer owns its insides: to split
-    # (the listing and the cleanup's queries) once that work has settled.
-    assert set(long) <= {"statekit/backends/db.py"}, long
+    assert not long, long
 
 
 # -- one grammar: statekit.keys ---------------------------------------------------------------

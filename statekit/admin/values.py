@@ -33,7 +33,8 @@ from statekit.admin.listing import (
 )
 from statekit.admin.scan import ScanAdminMixin
 from statekit.backends import get_backend
-from statekit.backends.db import INTERNAL, DatabaseBackend
+from statekit.backends.db import DatabaseBackend
+from statekit.backends.db_listing import INTERNAL
 from statekit.keys import EXPIRED, EXPIRING, Scope
 from statekit.lifecycle.cleanup import cleanup
 from statekit.models import StateValue

@@ -18,7 +18,7 @@ from django.db.models import F
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from statekit.backends.db import reachable
+from statekit.backends.database import reachable
 from statekit.models import CacheEpoch
 
 EPOCH_SECONDS = 0.5
