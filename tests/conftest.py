@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from statekit.backends import get_backend
 from statekit.signals import state_changed
+from tests.redis_cluster import RedisClusterServers
 from tests.services import REQUIRED, missing, usable
 
 pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs a user's tests
@@ -46,8 +47,28 @@ BACKENDS = [
 ]
 
 
+#: The cluster's place in a backend's settings: the fixture puts the redis_cluster's nodes there.
+CLUSTER = "<the redis_cluster fixture>"
+
+#: The same on the tests' own Redis Cluster (ids with "cluster": ``pytest -k cluster``).
+CLUSTER_BACKENDS = [
+    _backend(
+        "cache-cluster", {"BACKEND": "cache", "REDIS_CLUSTER": CLUSTER}, ("cluster",), ["default"]
+    ),
+    _backend(
+        "cached_db-cluster",
+        {"BACKEND": "cached_db", "DATABASE": "postgres", "REDIS_CLUSTER": CLUSTER},
+        ("postgres", "cluster"),
+        ["default", "postgres"],
+    ),
+]
+
+#: For the contract, the atomicity and the cleanup tests: every backend, and the cluster.
+ALL_BACKENDS = [*BACKENDS, *CLUSTER_BACKENDS]
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    state = {s: missing(s) or "answers" for s in ("postgres", "redis", "chromium")}
+    state = {s: missing(s) or "answers" for s in ("postgres", "redis", "cluster", "chromium")}
     return f"statekit services (required={REQUIRED}): {state}"
 
 
@@ -61,14 +82,30 @@ def clear_redis_prefix(alias: str, prefix: str) -> None:
         client.unlink(name)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A Redis Cluster of the run's own (tests/redis_cluster.py), started at first use."""
+    servers = RedisClusterServers()
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest):
-    """Configure statekit for one backend of :data:`BACKENDS`; yields the backend."""
+    """Configure statekit for one backend of :data:`BACKENDS` (a test may parametrize it
+    with :data:`ALL_BACKENDS`, indirect); yields the backend."""
     conf = {**request.param, "KEY_PREFIX": unique_prefix()}
+    if conf.get("REDIS_CLUSTER") == CLUSTER:
+        conf["REDIS_CLUSTER"] = request.getfixturevalue("redis_cluster").startup_nodes
     with override_settings(STATEKIT=conf):
-        yield get_backend()
-    if "CACHE_ALIAS" in conf:
-        clear_redis_prefix(conf["CACHE_ALIAS"], conf["KEY_PREFIX"])
+        backend = get_backend()
+        yield backend
+    if backend.uses_cache:
+        for names in list(backend.keys.scan(f"*{conf['KEY_PREFIX']}*")):
+            backend.keys.redis.unlink(*names)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from django.utils import timezone
 from statekit import GlobalState, SessionState
 from statekit.backends import StateKey, get_backend
 from statekit.models import StateValue
-from tests.conftest import clear_redis_prefix, needs, unique_prefix
+from tests.conftest import ALL_BACKENDS, clear_redis_prefix, needs, unique_prefix
 from tests.redis_server import cached_copy
 
 pytestmark = [
@@ -33,6 +33,12 @@ def cached_db():
     with override_settings(STATEKIT={**conf, "KEY_PREFIX": prefix}):
         yield get_backend()
     clear_redis_prefix("redis", prefix)
+
+
+#: cached_db on one Redis and on the tests' Redis Cluster (the ``backend`` fixture's params).
+on_either = pytest.mark.parametrize(
+    "backend", [p for p in ALL_BACKENDS if p.id.startswith("cached_db")], indirect=True
+)
 
 
 def _write_row_behind_statekits_back(name: str, text: str) -> None:
@@ -130,7 +136,8 @@ def _expires_in(rows: QuerySet[StateValue], name: str) -> float:
     return (expires_at - timezone.now()).total_seconds()
 
 
-def test_reads_with_a_ttl_come_from_the_cache_until_the_expiry_must_be_extended(cached_db, name):
+@on_either
+def test_reads_with_a_ttl_come_from_the_cache_until_the_expiry_must_be_extended(backend, name):
     visits = SessionState(name, default=0, ttl=60)  # extended once short by 6 s (the slack)
     owner = _session()
     rows = StateValue.objects.using("postgres").filter(scope="session", owner=owner)
@@ -140,9 +147,9 @@ def test_reads_with_a_ttl_come_from_the_cache_until_the_expiry_must_be_extended(
     assert visits.get(owner) == 1  # served by Redis: its copy's expiry is not due
     # The copy as it is after 10 s of reads: its expiry is short of now + ttl by more than
     # the slack, so the next read extends the database's, and refills the copy.
-    redis = caches["redis"].client.get_client(write=True)
-    copy = cached_db.keys.key(StateKey("session", owner, name))
-    redis.set(copy, b"w%d:%d:1" % (cached_db.epoch.current(), (time.time() + 50) * 1000))
+    copy = backend.keys.key(StateKey("session", owner, name))
+    stale = b"w%d:%d:1" % (backend.epoch.current(), (time.time() + 50) * 1000)
+    backend.keys.redis.set(copy, stale)
     assert visits.get(owner) == 2  # the database's, extended
     assert _expires_in(rows, name) > 55
     rows.filter(name=name).update(value="3")
@@ -151,7 +158,8 @@ def test_reads_with_a_ttl_come_from_the_cache_until_the_expiry_must_be_extended(
     assert visits.get(owner) == 4  # a write deletes the copy, as without a ttl
 
 
-def test_async_reads_with_a_ttl_come_from_the_cache(cached_db, name):
+@on_either
+def test_async_reads_with_a_ttl_come_from_the_cache(backend, name):
     visits = SessionState(name, default=0, ttl=60)
     owner = _session()
     visits.set(owner, 1)
@@ -159,7 +167,7 @@ def test_async_reads_with_a_ttl_come_from_the_cache(cached_db, name):
     _write_row_behind_statekits_back(name, "2")
 
     async def read() -> int:
-        cached_db.epoch.current()  # not due: aget needs no query for it
+        backend.epoch.current()  # not due: aget needs no query for it
         return await visits.aget(owner)
 
     assert asyncio.run(read()) == 1

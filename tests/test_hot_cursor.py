@@ -10,7 +10,7 @@ import pytest
 from django.db import connections, transaction
 
 from statekit import GlobalState
-from statekit.backends.database import hot_cursor
+from statekit.backends.db_cursor import hot_cursor
 from tests.conftest import BACKENDS
 
 DATABASES = [p for p in BACKENDS if p.id in ("db-sqlite", "db-postgres")]

@@ -31,6 +31,7 @@ from statekit.keys import (
     owned_by,
     page_owner_of,
     parse_key,
+    renamed,
     session_of,
 )
 from statekit.lifecycle.pages import close
@@ -46,7 +47,7 @@ PACKAGE = ROOT / "statekit"
 LOCAL_IMPORTS_ALLOWED = {"statekit/apps.py", "statekit/testing.py"}
 #: Modules that need an optional extra (statekit[redis], statekit[live]): imported where the
 #: feature is used, so a db-only install never imports them. Not a way around a cycle.
-OPTIONAL_MODULES = ("statekit.backends.redis", "statekit.live")
+OPTIONAL_MODULES = ("statekit.backends.redis", "statekit.backends.cluster", "statekit.live")
 
 
 def _modules() -> list[Path]:
@@ -119,6 +120,9 @@ def test_the_owner_grammar():
     assert session_of(owner) == session_of("abc") == "abc"
     assert owned_by(owner, "abc") and owned_by("abc", "abc")
     assert not owned_by("abcd", "abc") and not owned_by("abcd.1", "abc")
+    assert renamed(owner, "abc", "xyz") == "xyz." + "f" * 32
+    assert renamed("abc", "abc", "xyz") == "xyz"
+    assert renamed("abcd", "abc", "xyz") == "abcd" and renamed("q.1", "abc", "xyz") == "q.1"
 
 
 def test_key_text_round_trips_and_refuses_other_text():

@@ -48,7 +48,7 @@ from django.utils import timezone
 from statekit.backends.base import Alive
 from statekit.backends.db import DatabaseBackend, slack
 from statekit.backends.epoch import Epoch
-from statekit.backends.redis import REDIS_DOWN, LoopClients, RedisKeys
+from statekit.backends.redis import RedisKeys
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import StateKey
@@ -122,7 +122,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         self._claim = self.redis.register_script(CLAIM)
         self._fill = self.redis.register_script(FILL)
         self.epoch = Epoch(self.alias, self.redis)
-        self.aredis = LoopClients.of(self.redis)
+        self.aredis = self.keys.loop_clients()
         self._skip_until = 0.0  # Redis failed: until then, the database alone serves
         self._outage = False  # a warning was logged and Redis has not answered since
 
@@ -132,7 +132,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         if connections[self.alias].in_atomic_block or not self._usable():
             return super().get(key, ttl)
         name = self.keys.key(key)
-        try:
+        with self.keys.reach.fallback(self._lost) as attempt:
             epoch = self.epoch.current()
             copy = _copy(self.redis.get(name), epoch)
             self._answered()
@@ -141,8 +141,7 @@ class CachedDatabaseBackend(DatabaseBackend):
             lease = b"l" + secrets.token_bytes(8)
             replace = b"" if copy is None else copy.head
             leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS, replace])
-        except REDIS_DOWN as exc:
-            self._lost(exc)
+        if attempt.lost:
             return super().get(key, ttl)
         found = self.fetch(key, ttl)
         if leased:
@@ -153,12 +152,9 @@ class CachedDatabaseBackend(DatabaseBackend):
         epoch = self.epoch.fresh()
         if epoch is None or self.aredis is None or not self._usable():
             return await super().aget(key, ttl)
-        try:
+        async with self.keys.reach.fallback(self._lost):
             conn = await self.aredis.get()
             cached = await conn.client.get(self.keys.key(key))
-        except REDIS_DOWN as exc:
-            self._lost(exc)
-        else:
             self._answered()
             copy = _copy(cached, epoch)
             if copy is not None and not copy.stale_for(ttl):
@@ -179,10 +175,8 @@ class CachedDatabaseBackend(DatabaseBackend):
             payload = b"w%d:%s:" % (epoch, expiry) + text.encode()
         if ttl_ms <= 0:
             return
-        try:
+        with self.keys.reach.fallback(self._lost):
             self._fill(keys=[name], args=[lease, payload, ttl_ms])
-        except REDIS_DOWN as exc:
-            self._lost(exc)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -226,26 +220,19 @@ class CachedDatabaseBackend(DatabaseBackend):
         """Delete cached copies; if that did not certainly happen, move the epoch, which
         turns every cached copy into a miss."""
         if self._usable():
-            try:
+            with self.keys.reach.fallback(self._lost) as attempt:
                 for name in names:
                     if name.endswith("*"):
                         self._unlink(name)
                     else:
                         self.redis.delete(name)
-            except REDIS_DOWN as exc:
-                self._lost(exc)
-            else:
+            if not attempt.lost:
                 return
         self.epoch.bump()
 
     def _unlink(self, pattern: str) -> None:
-        cursor = 0
-        while True:
-            cursor, names = self.redis.scan(cursor, match=pattern, count=1000)
-            if names:
-                self.redis.unlink(*names)
-            if not cursor:
-                return
+        for names in self.keys.scan(pattern):
+            self.redis.unlink(*names)
 
     # -- outages -----------------------------------------------------------------------
 
@@ -254,18 +241,16 @@ class CachedDatabaseBackend(DatabaseBackend):
         if not self._outage:
             self._outage = True
             logger.warning(
-                "statekit: Redis behind cache alias %r is unavailable (%s); serving "
-                "state from the database until it answers again.",
-                self.keys.cache_alias,
+                "statekit: %s is unavailable (%s); serving state from the database "
+                "until it answers again.",
+                self.keys.where,
                 exc,
             )
 
     def _answered(self) -> None:
         if self._outage and time.monotonic() >= self._skip_until:
             self._outage = False
-            logger.info(
-                "statekit: Redis behind cache alias %r answers again.", self.keys.cache_alias
-            )
+            logger.info("statekit: %s answers again.", self.keys.where)
 
     def _usable(self) -> bool:
         """Whether to use Redis now: not while an outage is being waited out."""

@@ -6,8 +6,7 @@ rest is optimistic: read the row and its version, then update only if the versio
 unchanged (or insert, relying on the unique constraint), and retry otherwise. A row on which
 that failed is *contended* for a moment: its writers then lock it (``SELECT ... FOR UPDATE``,
 PostgreSQL) around the caller's function instead, which holds throughput as writers are
-added. Tested on PostgreSQL and SQLite (3.35 or later, for RETURNING). The cleanup's queries
-are in :mod:`statekit.backends.db_cleanup`, the listing's in :mod:`statekit.backends.db_listing`.
+added. Tested on PostgreSQL and SQLite (3.35 or later, for RETURNING).
 """
 
 from __future__ import annotations
@@ -25,9 +24,10 @@ from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from statekit.backends.base import BaseBackend, Updater, adding
-from statekit.backends.database import hot_cursor, reachable
-from statekit.backends.db_cleanup import ExpiredRows
-from statekit.backends.db_listing import RowListing
+from statekit.backends.db_cleanup import CleanupQueries
+from statekit.backends.db_cursor import hot_cursor
+from statekit.backends.db_listing import ListingQueries
+from statekit.backends.db_reach import reachable
 from statekit.backends.sql import INTEGER, MAX_AMOUNT, Statements, statements
 from statekit.conf import get_settings
 from statekit.keys import Scope, StateKey, bury, pages_of
@@ -47,7 +47,11 @@ def _expiry(now: datetime, ttl: float | None) -> datetime | None:
     return None if ttl is None else now + timedelta(seconds=ttl)
 
 
-class DatabaseBackend(RowListing, ExpiredRows, BaseBackend):
+class DatabaseBackend(ListingQueries, CleanupQueries, BaseBackend):
+    """Reads and writes here, their hot statements on :mod:`.db_cursor`'s cursor; the
+    inspection queries in :mod:`.db_listing`, the cleanup's in :mod:`.db_cleanup`, the
+    translation of a database that cannot be reached in :mod:`.db_reach`."""
+
     uses_database = True
 
     def __init__(self) -> None:

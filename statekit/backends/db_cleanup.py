@@ -1,9 +1,5 @@
-"""The "db" backend's expiry and orphan queries (the cleanup's side of its rows).
-
-Batches are single ``DELETE ... RETURNING`` statements: they report exactly the rows they
-deleted (PostgreSQL, SQLite 3.35 or later), and values no ``on_expire`` needs are deleted
-without being read (:func:`statekit.backends.sql.drop_statement`).
-"""
+"""The database backends' cleanup queries: expired rows (counted, deleted with their values
+for ``on_expire``, or dropped) and the rows of ended sessions, in bounded batches."""
 
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from statekit.backends.base import Alive
-from statekit.backends.database import reachable
+from statekit.backends.db_reach import reachable
 from statekit.backends.sql import drop_statement, expired_rows
 from statekit.keys import EXPIRED, StateKey, session_of
 from statekit.models import StateValue
@@ -23,8 +19,8 @@ from statekit.models import StateValue
 OWNER_BATCH = 500
 
 
-class ExpiredRows:
-    """The cleanup's methods of :class:`statekit.backends.db.DatabaseBackend`."""
+class CleanupQueries:
+    """The cleanup part of :class:`~statekit.backends.db.DatabaseBackend`."""
 
     alias: str  # the database
 

@@ -1,4 +1,5 @@
-"""The "db" backend's listing of its rows: the admin and ``manage.py statekit``."""
+"""The database backends' inspection queries (the admin and ``manage.py statekit``): which
+rows a selection of scope, name, owner and status is, read in bounded batches."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from statekit.backends.base import Entry
-from statekit.backends.database import reachable
-from statekit.keys import BROWSER, EXPIRED, StateKey, buried_prefix, buried_regex, pages_of
+from statekit.backends.db_reach import reachable
+from statekit.keys import (
+    BROWSER,
+    EXPIRED,
+    StateKey,
+    buried_prefix,
+    buried_regex,
+    pages_of,
+)
 from statekit.models import StateValue
 
 #: statekit's own rows (browser state bundles, statekit.browser.refs): never listed.
@@ -27,8 +35,8 @@ def _dead(key: StateKey, expires_at: datetime | None, now: datetime) -> bool:
     return key.scope == EXPIRED or (expires_at is not None and expires_at <= now)
 
 
-class RowListing:
-    """The inspection methods of :class:`statekit.backends.db.DatabaseBackend`."""
+class ListingQueries:
+    """The inspection part of :class:`~statekit.backends.db.DatabaseBackend`."""
 
     alias: str  # the database
 

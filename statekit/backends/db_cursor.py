@@ -1,5 +1,4 @@
-"""The database connection under the "db" backend: the cursor its hot statements run on
-(one per connection), and the errors of a database that cannot be reached.
+"""The cursor the database backends' hot statements run on: one per connection.
 
 Django's ``connection.cursor()`` makes a new cursor per call, and on PostgreSQL with psycopg 3
 it is a *client-side binding* cursor: every parameter is quoted into the SQL text in Python
@@ -23,19 +22,11 @@ statekit's statements are prepared once per connection like Django's own.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterator
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any
 from weakref import WeakKeyDictionary
 
-from django.db import InterfaceError, OperationalError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
-
-from statekit.exceptions import BackendUnavailable
-
-DATABASE_DOWN = (OperationalError, InterfaceError)
 
 # Per Django connection object (one per thread and alias): the driver connection the cursor
 # belongs to, and the cursor. Neither refers back to the Django object, so the entry goes
@@ -68,41 +59,3 @@ def hot_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     if connection.queries_logged:
         return connection.make_debug_cursor(kept[1])
     return connection.make_cursor(kept[1])
-
-
-Method = TypeVar("Method", bound=Callable[..., Any])
-
-
-def reachable(method: Method) -> Method:
-    """Turn the errors of a database that cannot be reached into :class:`BackendUnavailable`.
-
-    Outside a transaction, a connection the error left unusable is closed too, so the next
-    call connects afresh: service resumes as soon as the database answers, in a request or
-    not (Django itself only closes broken connections at the end of a request).
-    """
-
-    def unavailable(self: Any, exc: Exception) -> BackendUnavailable:  # self.alias: a database
-        connection = connections[self.alias]
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
-        return BackendUnavailable(f"statekit cannot reach the database {self.alias!r}: {exc}")
-
-    if inspect.isgeneratorfunction(method):
-
-        @wraps(method)
-        def generate(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                yield from method(self, *args, **kwargs)
-            except DATABASE_DOWN as exc:
-                raise unavailable(self, exc) from exc
-
-        return cast(Method, generate)
-
-    @wraps(method)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except DATABASE_DOWN as exc:
-            raise unavailable(self, exc) from exc
-
-    return cast(Method, call)
