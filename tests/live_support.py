@@ -35,7 +35,7 @@ from django.test import RequestFactory, override_settings
 from statekit import routing
 from statekit.state import pages
 from tests.live_server_settings import CHANNELS_REDIS_DB
-from tests.netns import Host
+from tests.netns import LOCALHOST, Host
 from tests.services import REDIS_HOST, REDIS_PORT
 
 WS_PATH = "/ws/statekit/"
@@ -165,8 +165,10 @@ def channels_redis_prefix_fixture() -> Iterator[str]:
 
 SERVERS = {  # the command line before the port; {host}: the address it listens on
     "daphne": ["-m", "daphne", "-b", "{host}", "-p"],
-    "uvicorn": ["-m", "uvicorn", "--ws", "websockets", "--lifespan", "off", "--host", "{host}"]
-    + ["--port"],
+    "uvicorn": [
+        *("-m", "uvicorn", "--ws", "websockets", "--lifespan", "off"),
+        *("--host", "{host}", "--port"),
+    ],
 }
 
 
@@ -179,7 +181,7 @@ class Server:
         env: dict[str, str],
         port: int | None = None,
         kind: str = "daphne",
-        host: Host = Host("127.0.0.1"),
+        host: Host = LOCALHOST,
     ) -> None:
         self.env = env
         self.kind = kind

@@ -41,6 +41,9 @@ class Host:
         return ["ip", "netns", "exec", self.namespace, *args]
 
 
+LOCALHOST = Host("127.0.0.1")
+
+
 @dataclass(frozen=True)
 class Network:
     mode: str  # NETNS or LOOPBACK
