@@ -171,8 +171,9 @@ def report(cells: list[Cell], args: argparse.Namespace, load_before: float) -> N
                 print(line)
     print()
     print(
-        f"{base}w/{base}w..: req/s with w workers / req/s with {base}. counter = GlobalState."
-        "incr() of one key; session = 3 SessionState.get() : 1 incr(), one session per client."
+        f"Nw/{base}w = req/s with N workers / req/s with {base}; cluster/redis = the cluster's "
+        "req/s / one Redis's.\ncounter = GlobalState.incr() of one key; session = 3 "
+        "SessionState.get() : 1 incr(), one session per client."
     )
 
 
