@@ -140,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
             finally:
                 server.terminate()
-                server.wait(15)
+                try:
+                    server.wait(15)
+                except subprocess.TimeoutExpired:  # uvicorn waits for its websockets' tasks
+                    server.kill()
+                    server.wait()
                 log.close()
     print(
         f"one {args.server} process on channels-redis: median of {args.rounds} change(s) per "
