@@ -44,14 +44,10 @@ from tests.services import POSTGRES, REQUIRED
 
 pytestmark = needs("postgres", "chromium")
 
+WHY = namespaces_missing()  # None where namespaces work; required as root in CI
+NEEDS_NETNS = [pytest.mark.skip(reason=WHY)] if WHY and not REQUIRED else []
 MODES = [
-    pytest.param(
-        NETNS,
-        id="netns",
-        marks=[pytest.mark.skip(reason=why)]
-        if (why := namespaces_missing()) and not REQUIRED
-        else [],
-    ),
+    pytest.param(NETNS, id="netns", marks=NEEDS_NETNS),
     pytest.param(LOOPBACK, id="loopback"),
 ]
 VISITS = 120  # concurrent visits of the counter, spread over both hosts
@@ -282,3 +278,39 @@ def live_update_from_a_reaches_a_page_on_b(
             assert errors == []
         finally:
             browser.close()
+
+
+def namespaces_and_links() -> str:
+    return subprocess.run(
+        "ip netns list; ip -o link", shell=True, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.parametrize("mode", [pytest.param(NETNS, id="netns", marks=NEEDS_NETNS)])
+def test_multihost_namespaces_go_when_a_test_fails_or_its_run_is_killed(mode):
+    with pytest.raises(RuntimeError), network(mode) as net:
+        names = [host.namespace for host in net.hosts]
+        assert all(f"{name} " in namespaces_and_links() for name in names)
+        raise RuntimeError("the test failed")
+    left = namespaces_and_links()
+    assert not [name for name in names if f"{name} " in left], left
+    assert f"sk{os.getpid()}br" not in left
+
+    # A run killed with its namespaces up (and a server in one): the next run removes them.
+    code = (
+        "import os, subprocess\n"
+        "from tests.netns import NETNS, network\n"
+        "with network(NETNS) as net:\n"
+        "    quiet = {'stdout': subprocess.DEVNULL, 'stderr': subprocess.DEVNULL}\n"
+        "    subprocess.Popen(net.hosts[0].command(['sleep', '600']), **quiet)\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    os.kill(os.getpid(), 9)\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    pid = killed.stdout.strip()
+    assert killed.returncode == -9 and f"statekit-{pid}-0" in namespaces_and_links()
+    with network(NETNS):
+        left = namespaces_and_links()
+        assert f"statekit-{pid}-" not in left and f"sk{pid}br" not in left, left
