@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,26 +34,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_http import environment, free_port, load, prepare, server
+from bench_http import Cell, environment, free_port, load, prepare, ratio, server
 
 STORES = ["redis"]
 PATHS = {"counter": "kit", "session": "mix"}  # the views of benchmarks/http_project
-
-
-@dataclass
-class Cell:
-    store: str
-    workers: int
-    path: str
-    rates: list[float] = field(default_factory=list)
-    errors: int = 0
-
-    @property
-    def rate(self) -> float:
-        return statistics.median(self.rates) if self.rates else 0.0
 
 
 @contextmanager
@@ -124,15 +109,15 @@ def measure(args: argparse.Namespace, tmp: Path) -> list[Cell]:
             for workers in args.workers:
                 log = tmp / f"{name}-{workers}.log"
                 ports[name, workers] = stack.enter_context(server(args.server, workers, env, log))
-        cells = [Cell(s, w, p) for s, w in ports for p in PATHS]
+        cells = [Cell(args.server, w, s, p) for s, w in ports for p in PATHS]
         for cell in cells:  # warm every worker up: connections, imports, first requests
             path = prefix + PATHS[cell.path] + "/"
-            spread(ports[cell.store, cell.workers], path, 0.3, args, sessions[cell.store], pool)
+            spread(ports[cell.backend, cell.workers], path, 0.3, args, sessions[cell.backend], pool)
         for r in range(args.rounds):
             for cell in cells if r % 2 == 0 else cells[::-1]:
                 path = prefix + PATHS[cell.path] + "/"
-                port = ports[cell.store, cell.workers]
-                rate, errors = spread(port, path, args.seconds, args, sessions[cell.store], pool)
+                port = ports[cell.backend, cell.workers]
+                rate, errors = spread(port, path, args.seconds, args, sessions[cell.backend], pool)
                 cell.rates.append(rate)
                 cell.errors += errors
     return cells
@@ -146,7 +131,7 @@ def report(cells: list[Cell], args: argparse.Namespace, load_before: float) -> N
         f"{os.cpu_count()} CPUs shared with the client; load average "
         f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
     )
-    by = {(c.store, c.workers, c.path): c for c in cells}
+    by = {(c.backend, c.workers, c.path): c for c in cells}
     base = args.workers[0]
     head = f"{'store':<9}{'workload':<10}" + "".join(f"{f'{w} w r/s':>11}" for w in args.workers)
     head += "".join(f"{f'{w}w/{base}w':>8}" for w in args.workers[1:]) + f"{'errors':>8}"
@@ -175,10 +160,6 @@ def report(cells: list[Cell], args: argparse.Namespace, load_before: float) -> N
         "req/s / one Redis's.\ncounter = GlobalState.incr() of one key; session = 3 "
         "SessionState.get() : 1 incr(), one session per client."
     )
-
-
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b else "-"
 
 
 def main(argv: list[str] | None = None) -> int:
