@@ -24,7 +24,7 @@ DATABASES = {
         "HOST": os.environ["STATEKIT_MH_PG_HOST"],
         "PORT": int(os.environ["STATEKIT_MH_PG_PORT"]),
         "USER": "postgres",
-        "CONN_MAX_AGE": 60,
+        "CONN_MAX_AGE": 0,  # under ASGI, a persistent connection per thread would pile up
     }
 }
 CACHES = {
