@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from statekit.backends import get_backend
 from statekit.signals import state_changed
+from tests.redis_cluster import RedisClusterServers
 from tests.services import REQUIRED, missing, usable
 
 pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs a user's tests
@@ -47,7 +48,7 @@ BACKENDS = [
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    state = {s: missing(s) or "answers" for s in ("postgres", "redis", "chromium")}
+    state = {s: missing(s) or "answers" for s in ("postgres", "redis", "cluster", "chromium")}
     return f"statekit services (required={REQUIRED}): {state}"
 
 
@@ -59,6 +60,17 @@ def clear_redis_prefix(alias: str, prefix: str) -> None:
     client = caches[alias].client.get_client(write=True)
     for name in client.scan_iter(match=f"*{prefix}*", count=1000):
         client.unlink(name)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A Redis Cluster of the run's own (tests/redis_cluster.py), started at first use."""
+    servers = RedisClusterServers()
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.close()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -36,11 +36,13 @@ def _answers(host: str, port: int) -> bool:
 
 @cache
 def missing(service: str) -> str | None:
-    """Why ``service`` ("postgres", "redis", "chromium") cannot be used, or None."""
+    """Why ``service`` ("postgres", "redis", "cluster", "chromium") cannot be used, or None."""
     if service == "postgres" and not _answers(POSTGRES["HOST"], POSTGRES["PORT"]):
         return f"PostgreSQL does not answer on {POSTGRES['HOST']}:{POSTGRES['PORT']}"
     if service == "redis" and not _answers(REDIS_HOST, REDIS_PORT):
         return f"Redis does not answer on {REDIS_HOST}:{REDIS_PORT}"
+    if service == "cluster" and not (shutil.which("redis-server") and shutil.which("redis-cli")):
+        return "redis-server and redis-cli (a Redis Cluster of the tests' own) are not installed"
     if service == "chromium" and not shutil.which(CHROMIUM):
         return f"Chromium is not installed at {CHROMIUM}"
     return None
