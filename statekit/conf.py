@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE": "default",
     # Cache alias (django-redis, or Django's RedisCache) for "cache" and "cached_db".
     "CACHE_ALIAS": "default",
+    # A Redis Cluster for "cache" and "cached_db" instead of CACHE_ALIAS: its startup nodes,
+    # e.g. ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"] (redis-py's RedisCluster).
+    "REDIS_CLUSTER": None,
     # Every key statekit writes to the cache starts with this (after the cache's own prefix).
     "KEY_PREFIX": "statekit",
     # Largest encoded value, in bytes (UTF-8 JSON).

@@ -4,6 +4,8 @@ buried values, in one place (the bottom layer: it imports nothing above it).
 - The owner is ``""`` for global state, the session key for session state, and
   ``"<session key>.<page token>"`` for page state, so a page's state can be traced to its
   session (and ends with it).
+- On a Redis Cluster, keys carry a hash tag, one of ``SHARDS``: all of an owner's keys share
+  one (a global variable's keys: the variable's), so each atomic operation stays in one slot.
 - A value that expired and was then overwritten before the cleanup claimed it is *buried*:
   kept under the scope ``expired``, due at once, named ``"<scope>:<name>:<token>"``, so the
   cleanup can still run its ``on_expire`` callback.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import zlib
 from typing import NamedTuple
 
 from django.db import models
@@ -52,6 +55,10 @@ class StateKey(NamedTuple):
     scope: str
     owner: str  # see the module doc
     name: str
+
+
+#: Redis Cluster: the hash tags keys are spread over (each with an expiry index of its own).
+SHARDS = 256
 
 
 def page_owner_of(session_key: str, token: str) -> str:
@@ -111,3 +118,10 @@ def parse_key(text: str) -> StateKey:
     if len(parts) != 3 or parts[0] not in Scope.values:
         raise StateTypeError(f"{text!r} is not a statekit key ('<scope>:<owner>:<name>').")
     return StateKey(*parts)
+
+
+def shard_of(key: StateKey) -> int:
+    """The hash tag of ``key`` on a Redis Cluster: its owner's, or for global state its
+    variable's (also when buried, so a value and its grave share a slot)."""
+    basis = key.owner or origin(key)[1]
+    return zlib.crc32(basis.encode("utf-8", "surrogatepass")) % SHARDS

@@ -124,9 +124,9 @@ class Clock:
             if backend.uses_cache:  # cached_db: drop the cached copies, the rows are the truth
                 _clear_keys()
         elif isinstance(backend, CacheBackend):
-            backend.redis.register_script(_AGE_SCRIPT)(
-                keys=[backend.index], args=[round(delta.total_seconds() * 1000)]
-            )
+            age = backend.redis.register_script(_AGE_SCRIPT)
+            for index in backend.keys.indexes():  # the keys of each index are in its slot
+                age(keys=[index], args=[round(delta.total_seconds() * 1000)])
         else:
             raise NotImplementedError(
                 f"The statekit test clock knows the db, cache and cached_db backends, "
@@ -169,9 +169,8 @@ def _clear_keys() -> None:
     from statekit.backends.redis import RedisKeys, glob_literal
 
     keys = RedisKeys()
-    names = list(keys.redis.scan_iter(match=f"{glob_literal(keys.prefix)}:*", count=1000))
-    for start in range(0, len(names), 1000):
-        keys.redis.unlink(*names[start : start + 1000])
+    for names in list(keys.scan(f"{glob_literal(keys.prefix)}:*")):
+        keys.redis.unlink(*names)
 
 
 class StatekitState:

@@ -47,6 +47,26 @@ BACKENDS = [
 ]
 
 
+#: The cluster's place in a backend's settings: the fixture puts the redis_cluster's nodes there.
+CLUSTER = "<the redis_cluster fixture>"
+
+#: The same on the tests' own Redis Cluster (ids with "cluster": ``pytest -k cluster``).
+CLUSTER_BACKENDS = [
+    _backend(
+        "cache-cluster", {"BACKEND": "cache", "REDIS_CLUSTER": CLUSTER}, ("cluster",), ["default"]
+    ),
+    _backend(
+        "cached_db-cluster",
+        {"BACKEND": "cached_db", "DATABASE": "postgres", "REDIS_CLUSTER": CLUSTER},
+        ("postgres", "cluster"),
+        ["default", "postgres"],
+    ),
+]
+
+#: For the contract, the atomicity and the cleanup tests: every backend, and the cluster.
+ALL_BACKENDS = [*BACKENDS, *CLUSTER_BACKENDS]
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     state = {s: missing(s) or "answers" for s in ("postgres", "redis", "cluster", "chromium")}
     return f"statekit services (required={REQUIRED}): {state}"
@@ -75,12 +95,17 @@ def redis_cluster():
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest):
-    """Configure statekit for one backend of :data:`BACKENDS`; yields the backend."""
+    """Configure statekit for one backend of :data:`BACKENDS` (a test may parametrize it
+    with :data:`ALL_BACKENDS`, indirect); yields the backend."""
     conf = {**request.param, "KEY_PREFIX": unique_prefix()}
+    if conf.get("REDIS_CLUSTER") == CLUSTER:
+        conf["REDIS_CLUSTER"] = request.getfixturevalue("redis_cluster").startup_nodes
     with override_settings(STATEKIT=conf):
-        yield get_backend()
-    if "CACHE_ALIAS" in conf:
-        clear_redis_prefix(conf["CACHE_ALIAS"], conf["KEY_PREFIX"])
+        backend = get_backend()
+        yield backend
+    if backend.uses_cache:
+        for names in list(backend.keys.scan(f"*{conf['KEY_PREFIX']}*")):
+            backend.keys.redis.unlink(*names)
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ from statekit import SessionState
 from statekit.backends import StateKey, get_backend
 from statekit.cleanup import cleanup
 from statekit.models import StateValue
+from tests.conftest import ALL_BACKENDS
+
+every_backend = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 
 
 def _expired_rows(backend, name: str, count: int) -> None:
@@ -34,12 +37,14 @@ def _expired_rows(backend, name: str, count: int) -> None:
         for start in range(0, count, 5000):
             with backend.redis.pipeline(transaction=False) as pipe:
                 for i in range(start, min(count, start + 5000)):
-                    key = backend.keys.key(StateKey("session", f"s{i}", name))
+                    state_key = StateKey("session", f"s{i}", name)
+                    key = backend.keys.key(state_key)
                     pipe.set(key, str(i))
-                    pipe.zadd(backend.index, {key: 1})
+                    pipe.zadd(backend.keys.index(state_key), {key: 1})
                 pipe.execute()
 
 
+@every_backend
 def test_cleanup_of_100k_expired_values_keeps_memory_bounded(backend, name):
     count = 100_000 if backend.uses_database else 50_000
     seen = 0
@@ -69,6 +74,7 @@ def _run_cleanup(path: str) -> None:
     connections.close_all()
 
 
+@every_backend
 def test_two_cleanups_at_once_run_each_callback_once(backend, name, tmp_path):
     calls = tmp_path / "calls.txt"
 
@@ -112,6 +118,7 @@ def test_cleanup_command_fails_with_a_clear_message(db, settings):
             call_command("statekit_cleanup")
 
 
+@every_backend
 def test_cleanup_command_reports_failing_callbacks(backend, name):
     def boom(value):
         raise RuntimeError("callback failed")

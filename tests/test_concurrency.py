@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 
+import pytest
 from django.db import connections
 
 from statekit import GlobalState, SessionState
+from tests.conftest import ALL_BACKENDS
+
+pytestmark = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 
 PROCESSES = 4
 INCREMENTS = 500

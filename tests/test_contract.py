@@ -16,6 +16,9 @@ from django.test import RequestFactory, override_settings
 
 from statekit import GlobalState, SessionState, StateTypeError, ValueTooLarge
 from statekit.signals import state_changed
+from tests.conftest import ALL_BACKENDS
+
+pytestmark = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 
 
 @pytest.fixture

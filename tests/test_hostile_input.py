@@ -95,7 +95,7 @@ def _odd_expiry(backend, key: StateKey) -> None:
     else:
         raw = backend.keys.key(key)
         backend.redis.persist(raw)
-        backend.redis.zadd(backend.index, {raw: 9e18})
+        backend.redis.zadd(backend.keys.index(key), {raw: 9e18})
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati"])  # UTC+14

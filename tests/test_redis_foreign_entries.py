@@ -93,7 +93,7 @@ def test_the_cleanup_skips_what_is_not_utf8(backend, name, caplog):
         (f"session:{DEAD}:{name}bad", b"\xff"),  # its session ended
         (f"session:livekey:{name}bad", b"\xfe"),  # due now (below)
     )
-    backend.redis.zadd(backend.index, {taken[1]: 0})
+    backend.redis.zadd(backend.keys.index(StateKey("session", "livekey", name)), {taken[1]: 0})
     caplog.set_level(logging.INFO)
     report = cleanup()
     assert sorted(map(str, ran)) == ["['due']", "['ended']"]

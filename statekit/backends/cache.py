@@ -15,12 +15,11 @@ from typing import Any
 from redis.exceptions import (
     NoScriptError,
     ResponseError,
-    WatchError,
 )
 
 from statekit.backends.base import Alive, Entry, Updater, matches
 from statekit.backends.cache_async import CacheCore, counter, millis, small
-from statekit.backends.redis import SCAN_BATCH, glob_literal, text_of
+from statekit.backends.redis import glob_literal, text_of
 from statekit.backends.redis_text import Undecodable
 from statekit.keys import EXPIRED, Scope, StateKey, session_of
 
@@ -50,29 +49,19 @@ class CacheBackend(CacheCore):
         if key.scope == Scope.GLOBAL:  # never expires: a plain GET
             with self.reach:
                 return text_of(self.redis.get(self.keys.key(key)))
-        return text_of(self._run("READ", [self.keys.key(key), self.index], [millis(ttl)]))
+        keys = [self.keys.key(key), self.keys.index(key)]
+        return text_of(self._run("READ", keys, [millis(ttl)]))
 
     def set(self, key: StateKey, text: str, ttl: float | None) -> str | None:
-        keys = [self.keys.key(key), self.index, self._grave(key)]
+        keys = self._triple(key)
         return text_of(self._run("SET", keys, [text, millis(ttl)]))
 
     def update(self, key: StateKey, fn: Updater, ttl: float | None) -> tuple[str | None, str]:
-        with self.reach:
-            return self._update(self.keys.key(key), key, fn, ttl)
-
-    def _update(
-        self, name: str, key: StateKey, fn: Updater, ttl: float | None
-    ) -> tuple[str | None, str]:
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(name)  # type: ignore[no-untyped-call]  # redis-py: unannotated
-                    peeked = self.lua["PEEK"](keys=[name, self.index], client=pipe)
-                    done = self._stage(pipe, name, key, peeked, fn, ttl)
-                    pipe.execute()
-                    return done
-                except WatchError:
-                    continue
+        while True:  # read, compute, write if nothing was written meanwhile (SWAP)
+            peeked = self._run("PEEK", self._triple(key)[:2])
+            old, new, args = self._swap_args(peeked, fn, ttl)
+            if self._run("SWAP", self._triple(key), args):
+                return old, new
 
     def incr(
         self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
@@ -86,7 +75,7 @@ class CacheBackend(CacheCore):
             else:
                 return str(new - amount), str(new)
         if small(amount):
-            keys = [self.keys.key(key), self.index, self._grave(key)]
+            keys = self._triple(key)
             # The script takes bases of up to 18 characters: with |amount| < 2**62 the sum
             # always fits Redis's 64-bit integers.
             done = self._run("INCR", keys, [amount, default, millis(ttl)])
@@ -95,56 +84,90 @@ class CacheBackend(CacheCore):
         return super().incr(key, amount, default, ttl)
 
     def delete(self, key: StateKey) -> str | None:
-        return text_of(self._run("DELETE", [self.keys.key(key), self.index, self._grave(key)]))
+        return text_of(self._run("DELETE", self._triple(key)))
 
     def expire(self, key: StateKey, ttl: float) -> None:
         # Not millis(): for EXPIRE, 0 is "due now", not "no ttl" (rounded up, it was due 1 ms
         # later, so a read or a cleanup in that millisecond still found the value live).
-        self._run("EXPIRE", [self.keys.key(key), self.index], [max(0, round(ttl * 1000))])
+        keys = [self.keys.key(key), self.keys.index(key)]
+        self._run("EXPIRE", keys, [max(0, round(ttl * 1000))])
 
     def move_owner(self, old: str, new: str) -> None:
         for pattern in self.keys.of_session(old):
             with self.reach:
-                names = list(self.redis.scan_iter(match=pattern, count=SCAN_BATCH))
+                names = [name for batch in self.keys.scan(pattern) for name in batch]
             with self._undecodable("moving a session's state") as bad:
                 for raw, key in bad.keys(names).items():
-                    moved = key._replace(owner=new + key.owner[len(old) :])
-                    self._run("MOVE", [raw, self.keys.key(moved), self.index])
+                    self._move(raw, key, key._replace(owner=new + key.owner[len(old) :]))
 
-    def count_expired(self) -> int:
+    def _move(self, raw: bytes | str, key: StateKey, moved: StateKey) -> None:
+        index = self.keys.index(key)
+        if not self.keys.nodes:  # one Redis: one atomic RENAME
+            self._run("MOVE", [raw, self.keys.key(moved), index])
+            return
+        # A cluster: the new key is in another slot. Copy, then delete the old key if it
+        # still holds what was copied (a crash between leaves an orphan the cleanup takes).
+        value, due, _ = self._run("PEEK", [raw, index])
+        if value is not None:
+            self._run("PLACE", [self.keys.key(moved), self.keys.index(moved)], [value, due or ""])
+            self._run("DROP", [raw, index], [value])
+
+    def _due_now(self) -> tuple[list[str], list[int]]:
+        """The indexes and how many values are due in each (those with none left out)."""
         with self.reach:
             seconds, micros = self.redis.time()
-            return self.redis.zcount(self.index, "-inf", seconds * 1000 + micros // 1000)
+            now = seconds * 1000 + micros // 1000
+            indexes = self.keys.indexes()
+            with self.redis.pipeline(transaction=False) as pipe:
+                for index in indexes:
+                    pipe.zcount(index, "-inf", now)
+                counts = pipe.execute()
+        due = [(index, count) for index, count in zip(indexes, counts, strict=True) if count]
+        return [index for index, _ in due], [count for _, count in due]
+
+    def count_expired(self) -> int:
+        return sum(self._due_now()[1])
 
     def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
         with self._undecodable("the cleanup") as bad:
-            while flat := self._run("POP", [self.index], [limit]):
-                if popped := bad.pairs(flat):  # never [] while some were due
-                    return popped
+            for index in self._due_now()[0]:
+                while flat := self._run("POP", [index], [limit]):
+                    if popped := bad.pairs(flat):  # never [] while some were due
+                        return popped
         return []
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
     ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
-        cursor = 0
         with self._undecodable("the cleanup") as bad:
-            while True:
-                with self.reach:
-                    cursor, names = self.redis.scan(
-                        cursor,
-                        match=f"{glob_literal(self.keys.prefix)}:{scope}:*",
-                        count=SCAN_BATCH,
-                    )
+            for names in self._scanning(self.keys.pattern(glob_literal(scope), "*", "*")):
                 keys = bad.keys(names)
                 living = alive({session_of(k.owner) for k in keys.values()})
                 doomed = [raw for raw, k in keys.items() if session_of(k.owner) not in living]
-                if doomed:
-                    if dry_run:
-                        yield [(keys[raw], None) for raw in doomed]
-                    else:
-                        yield bad.pairs(self._run("TAKE", [self.index, *doomed]))
-                if not cursor:
-                    return
+                if not doomed:
+                    continue
+                if dry_run:
+                    yield [(keys[raw], None) for raw in doomed]
+                    continue
+                by_index: dict[str, list[bytes | str]] = {}
+                for raw in doomed:
+                    by_index.setdefault(self.keys.index(keys[raw]), []).append(raw)
+                yield [
+                    pair
+                    for index, names in by_index.items()
+                    for pair in bad.pairs(self._run("TAKE", [index, *names]))
+                ]
+
+    def _scanning(self, pattern: str) -> Iterator[list[bytes | str]]:
+        """Batches of the names ``pattern`` matches (every master's), Redis errors as
+        BackendUnavailable."""
+        names = self.keys.scan(pattern)
+        while True:
+            with self.reach:
+                batch = next(names, None)
+            if batch is None:
+                return
+            yield batch
 
     # -- inspection (the admin and ``manage.py statekit``) ---------------------------------
 
@@ -153,27 +176,26 @@ class CacheBackend(CacheCore):
     ) -> list[tuple[str, bool]]:
         """MATCH patterns that narrow a scan (``scan`` checks each key exactly after), each
         with whether to skip buried keys it finds (another pattern finds those)."""
-        prefix = glob_literal(self.keys.prefix)
         s = glob_literal(scope) if scope else "*"
         o = f"{glob_literal(owner)}*" if owner else "*"
         n = glob_literal(name) if name else "*"
-        live = f"{prefix}:{s}:{o}:{n}"
+        live = self.keys.pattern(s, o, n)
         if expired is False:  # buried values are dead: never wanted
             return [(live, True)]
-        buried = f"{prefix}:{EXPIRED}:{o}:{s}:{n}:*"
+        buried = self.keys.pattern(EXPIRED, o, f"{s}:{n}:*")
         return [(live, True), (buried, False)]
 
     def _entries(self, found: list[tuple[bytes | str, StateKey]], bad: Undecodable) -> list[Entry]:
-        """The entries of ``found`` (Redis key, parsed key) that still exist, read in one
-        round trip: GET and ZSCORE per key, and TIME for Redis's clock. A value that is not
-        UTF-8 is skipped (counted in ``bad``)."""
+        """The entries of ``found`` (Redis key, parsed key) that still exist: TIME for
+        Redis's clock, then GET and ZSCORE per key in one round trip (per master). A value
+        that is not UTF-8 is skipped (counted in ``bad``)."""
         with self.reach:
+            seconds, micros = self.redis.time()
             with self.redis.pipeline(transaction=False) as pipe:
-                pipe.time()
-                for raw, _ in found:
+                for raw, key in found:
                     pipe.get(raw)
-                    pipe.zscore(self.index, raw)
-                (seconds, micros), *replies = pipe.execute()
+                    pipe.zscore(self.keys.index(key), raw)
+                replies = pipe.execute()
         now = seconds * 1000 + micros // 1000
         entries = []
         for (_, key), text, due in zip(found, replies[::2], replies[1::2], strict=True):
@@ -197,10 +219,7 @@ class CacheBackend(CacheCore):
         # SCAN may return a key twice if Redis resizes its table meanwhile.
         with self._undecodable("a listing") as bad:
             for pattern, skip_buried in self._patterns(scope, name, owner, expired):
-                cursor = 0
-                while True:
-                    with self.reach:
-                        cursor, names = self.redis.scan(cursor, match=pattern, count=SCAN_BATCH)
+                for names in self._scanning(pattern):
                     found = [
                         (raw, key)
                         for raw, key in bad.keys(names).items()
@@ -210,8 +229,6 @@ class CacheBackend(CacheCore):
                     for entry in self._entries(found, bad) if found else ():
                         if expired is None or entry.expired == expired:
                             yield entry
-                    if not cursor:
-                        break
 
     def entry(self, key: StateKey) -> Entry | None:
         with self._undecodable("reading a value") as bad:
@@ -219,10 +236,5 @@ class CacheBackend(CacheCore):
         return found[0] if found else None
 
     def discard(self, key: StateKey) -> bool:
-        name = self.keys.key(key)
-        with self.reach:
-            with self.redis.pipeline() as pipe:  # MULTI: the value and its index entry
-                pipe.delete(name)
-                pipe.zrem(self.index, name)
-                deleted, _ = pipe.execute()
-        return bool(deleted)
+        # TAKE: the value and its index entry, at once.
+        return bool(self._run("TAKE", [self.keys.index(key), self.keys.key(key)]))

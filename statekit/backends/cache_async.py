@@ -12,15 +12,27 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError, WatchError
+from redis.exceptions import NoScriptError, ResponseError
 
 from statekit.backends import scripts as lua
 from statekit.backends.base import BaseBackend, Updater, adding
-from statekit.backends.redis import AsyncRedis, LoopClients, RedisKeys, text_of
-from statekit.backends.scripts import GRACE_MS
+from statekit.backends.redis import AsyncRedis, RedisKeys, text_of
 from statekit.keys import Scope, StateKey, bury
 
-SCRIPTS = ("READ", "SET", "DELETE", "INCR", "PEEK", "EXPIRE", "POP", "TAKE", "MOVE")
+SCRIPTS = (
+    "READ",
+    "SET",
+    "DELETE",
+    "INCR",
+    "PEEK",
+    "SWAP",
+    "EXPIRE",
+    "POP",
+    "TAKE",
+    "MOVE",
+    "PLACE",
+    "DROP",
+)
 
 
 def millis(ttl: float | None) -> int:
@@ -46,38 +58,26 @@ class CacheCore(BaseBackend):
         self.keys = RedisKeys()
         self.redis = self.keys.redis
         self.reach = self.keys.reach
-        self.index = f"{self.keys.prefix}:due"
         code = {name: getattr(lua, name) for name in SCRIPTS}
         self.lua = {name: self.redis.register_script(text) for name, text in code.items()}
-        self.aredis = LoopClients.of(self.redis, code)
+        self.aredis = self.keys.loop_clients(code)
 
     def _grave(self, key: StateKey) -> str:
         """Where a dead, unclaimed value waits for its on_expire callback."""
         return self.keys.key(bury(key))
 
-    def _stage(
-        self, pipe: Any, name: str, key: StateKey, peeked: list[Any], fn: Updater, ttl: float | None
-    ) -> tuple[str | None, str]:
-        """Queue on the WATCHed ``pipe`` (sync or async) the write of an update, given what
-        the PEEK script found; return ``(old, new)``."""
+    def _triple(self, key: StateKey) -> list[str]:
+        """The KEYS of the SET, DELETE and INCR scripts: the value, its index, its grave."""
+        return [self.keys.key(key), self.keys.index(key), self._grave(key)]
+
+    def _swap_args(
+        self, peeked: list[Any], fn: Updater, ttl: float | None
+    ) -> tuple[str | None, str, list[Any]]:
+        """``(old, new, ARGV of SWAP)`` of an update, from what the PEEK script read."""
         value, due, now = peeked
-        dead = value is not None and due is not None and due <= now
-        old = None if dead else text_of(value)
+        old = None if value is None or (due is not None and due <= now) else text_of(value)
         new = fn(old)
-        pipe.multi()
-        if dead:
-            grave = self._grave(key)
-            pipe.set(grave, value, px=GRACE_MS)
-            pipe.zadd(self.index, {grave: now})
-        if ttl is not None:
-            pipe.set(name, new, px=millis(ttl) + GRACE_MS)
-            pipe.zadd(self.index, {name: now + millis(ttl)})
-        elif old is not None:  # a live value keeps its expiry
-            pipe.set(name, new, keepttl=True)
-        else:
-            pipe.set(name, new)
-            pipe.zrem(self.index, name)
-        return old, new
+        return old, new, [new, millis(ttl), old or "", "0" if old is None else "1"]
 
     # -- async, on the event loop's own client ---------------------------------------------
 
@@ -98,19 +98,19 @@ class CacheCore(BaseBackend):
         if key.scope == Scope.GLOBAL:  # never expires: a plain GET
             async with self.reach:
                 return text_of(await conn.client.get(self.keys.key(key)))
-        keys = [self.keys.key(key), self.index]
+        keys = [self.keys.key(key), self.keys.index(key)]
         return text_of(await self._arun(conn, "READ", keys, [millis(ttl)]))
 
     async def aset(self, key: StateKey, text: str, ttl: float | None) -> str | None:
         if self.aredis is None:
             return await super().aset(key, text, ttl)
-        keys = [self.keys.key(key), self.index, self._grave(key)]
+        keys = self._triple(key)
         return text_of(await self._arun(await self.aredis.get(), "SET", keys, [text, millis(ttl)]))
 
     async def adelete(self, key: StateKey) -> str | None:
         if self.aredis is None:
             return await super().adelete(key)
-        keys = [self.keys.key(key), self.index, self._grave(key)]
+        keys = self._triple(key)
         return text_of(await self._arun(await self.aredis.get(), "DELETE", keys))
 
     async def aupdate(
@@ -118,18 +118,12 @@ class CacheCore(BaseBackend):
     ) -> tuple[str | None, str]:
         if self.aredis is None:
             return await super().aupdate(key, fn, ttl)
-        conn, name = await self.aredis.get(), self.keys.key(key)
-        async with self.reach, conn.client.pipeline() as pipe:
-            while True:
-                try:
-                    await pipe.watch(name)
-                    peek = conn.lua["PEEK"]
-                    peeked = await peek(keys=[name, self.index], client=pipe)
-                    done = self._stage(pipe, name, key, peeked, fn, ttl)
-                    await pipe.execute()
-                    return done
-                except WatchError:
-                    continue
+        conn = await self.aredis.get()
+        while True:
+            peeked = await self._arun(conn, "PEEK", self._triple(key)[:2])
+            old, new, args = self._swap_args(peeked, fn, ttl)
+            if await self._arun(conn, "SWAP", self._triple(key), args):
+                return old, new
 
     async def aincr(
         self, key: StateKey, amount: int | float | Decimal, default: str, ttl: float | None
@@ -149,7 +143,7 @@ class CacheCore(BaseBackend):
                 pass
             else:
                 return str(new - amount), str(new)
-        keys = [self.keys.key(key), self.index, self._grave(key)]
+        keys = self._triple(key)
         done = await self._arun(conn, "INCR", keys, [amount, default, millis(ttl)])
         if done:
             return text_of(done[0]), str(done[1])

@@ -43,7 +43,7 @@ from django.utils import timezone
 from statekit.backends.base import Alive
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
-from statekit.backends.redis import REDIS_DOWN, LoopClients, RedisKeys
+from statekit.backends.redis import REDIS_DOWN, RedisKeys
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import StateKey
@@ -103,7 +103,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         self._claim = self.redis.register_script(CLAIM)
         self._fill = self.redis.register_script(FILL)
         self.epoch = Epoch(self.alias, self.redis)
-        self.aredis = LoopClients.of(self.redis)
+        self.aredis = self.keys.loop_clients()
         self._skip_until = 0.0  # Redis failed: until then, the database alone serves
         self._outage = False  # a warning was logged and Redis has not answered since
 
@@ -217,13 +217,8 @@ class CachedDatabaseBackend(DatabaseBackend):
         self.epoch.bump()
 
     def _unlink(self, pattern: str) -> None:
-        cursor = 0
-        while True:
-            cursor, names = self.redis.scan(cursor, match=pattern, count=1000)
-            if names:
-                self.redis.unlink(*names)
-            if not cursor:
-                return
+        for names in self.keys.scan(pattern):
+            self.redis.unlink(*names)
 
     # -- outages -----------------------------------------------------------------------
 
@@ -232,18 +227,16 @@ class CachedDatabaseBackend(DatabaseBackend):
         if not self._outage:
             self._outage = True
             logger.warning(
-                "statekit: Redis behind cache alias %r is unavailable (%s); serving "
-                "state from the database until it answers again.",
-                self.keys.cache_alias,
+                "statekit: %s is unavailable (%s); serving state from the database "
+                "until it answers again.",
+                self.keys.where,
                 exc,
             )
 
     def _answered(self) -> None:
         if self._outage and time.monotonic() >= self._skip_until:
             self._outage = False
-            logger.info(
-                "statekit: Redis behind cache alias %r answers again.", self.keys.cache_alias
-            )
+            logger.info("statekit: %s answers again.", self.keys.where)
 
     def _usable(self) -> bool:
         """Whether to use Redis now: not while an outage is being waited out."""

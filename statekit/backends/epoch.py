@@ -4,9 +4,11 @@ Moving to a new epoch makes every cached copy unreachable at once, in every proc
 flush: the keys carry the epoch, and old keys die by their timeout. The epoch moves when a
 write's deletion of its cached copy did not certainly happen, and when Redis is another
 server than the one the row last saw (its ``run_id`` changes when it restarts or fails
-over), since a Redis restarted from a snapshot or an append-only file not yet synced may hold
-copies that were deleted before. Each process reads the row again at most every
-``EPOCH_SECONDS``: one query (and one ``INFO``) per process and period, not per read.
+over; on a Redis Cluster, any master's: a replica promoted by a failover has its own), since
+a Redis restarted from a snapshot or an append-only file not yet synced, or a replica that
+had not yet received the last writes, may hold copies that were deleted before. Each
+process reads the row again at most every ``EPOCH_SECONDS``: one query (and one ``INFO``
+per master) per process and period, not per read.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import threading
 import time
 
 from django.db.models import F
-from redis import Redis
-from redis.exceptions import ResponseError
 
+from statekit.backends.cluster import server_id
 from statekit.backends.db import reachable
+from statekit.backends.redis import Client
 from statekit.models import CacheEpoch
 
 EPOCH_SECONDS = 0.5
@@ -28,7 +30,7 @@ ROW = 1
 class Epoch:
     """One process's view of the epoch of the database ``alias``, for the Redis ``redis``."""
 
-    def __init__(self, alias: str, redis: Redis) -> None:
+    def __init__(self, alias: str, redis: Client) -> None:
         self.alias = alias
         self.redis = redis
         self.value = 0
@@ -55,17 +57,11 @@ class Epoch:
     def _read(self) -> int:
         rows = CacheEpoch.objects.using(self.alias).filter(pk=ROW)
         value, known = rows.values_list("value", "redis_run_id").first() or (0, "")
-        run_id = self._run_id()
+        run_id = server_id(self.redis)
         if run_id is not None and run_id != known:
             self.bump(run_id=run_id, known=known)
             value = rows.values_list("value", flat=True).first() or 0
         return value
-
-    def _run_id(self) -> str | None:
-        try:
-            return str(self.redis.info("server")["run_id"])
-        except (ResponseError, KeyError):  # INFO renamed or disabled (managed Redis)
-            return None
 
     @reachable
     def bump(self, run_id: str | None = None, known: str = "") -> None:

@@ -1,7 +1,7 @@
-"""The one place statekit talks to Redis from: the client behind a Django cache alias (and its
-redis.asyncio twins, one per event loop), the names of statekit's keys in it, and the one
-translation of "Redis cannot be reached" into
-:class:`~statekit.exceptions.BackendUnavailable` (:class:`Reach`)."""
+"""The one place statekit talks to Redis from: the client behind a Django cache alias, or of
+the Redis Cluster of ``STATEKIT["REDIS_CLUSTER"]`` (and their redis.asyncio twins, one per
+event loop), the names of statekit's keys in it, and the one translation of "Redis cannot be
+reached" into :class:`~statekit.exceptions.BackendUnavailable` (:class:`Reach`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import asyncio
 import inspect
 import threading
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from itertools import islice
 from types import TracebackType
 from typing import Any, NamedTuple, cast
 
@@ -19,16 +20,27 @@ from redis import ConnectionPool, Redis
 from redis import asyncio as aredis
 from redis import connection as sync_connection
 from redis.asyncio import connection as async_connection
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.connection import AbstractConnection
+from redis.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, TimeoutError
 
+from statekit.backends.cluster import (
+    CLUSTER_DOWN,
+    async_cluster_client,
+    cluster_client,
+    nodes_of,
+    shown,
+)
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
-from statekit.keys import Scope, StateKey, pages_of
+from statekit.keys import SHARDS, Scope, StateKey, pages_of, shard_of
 
-REDIS_DOWN = (ConnectionError, TimeoutError)
+REDIS_DOWN = (ConnectionError, TimeoutError, *CLUSTER_DOWN)
 SCAN_BATCH = 1000
+#: A sync client: one Redis, or a Redis Cluster.
+Client = Redis | RedisCluster
 
 
 def redis_client(cache: BaseCache) -> Redis | None:
@@ -44,41 +56,94 @@ def redis_client(cache: BaseCache) -> Redis | None:
 
 
 class RedisKeys:
-    """Redis keys of one cache alias: ``<cache prefix>:<KEY_PREFIX>:<scope>:<owner>:<name>``."""
+    """Redis keys of statekit. On one Redis (the cache alias's):
+    ``<cache prefix>:<KEY_PREFIX>:<scope>:<owner>:<name>``, values that can expire indexed in
+    ``<prefix>:due``. On a Redis Cluster: ``<KEY_PREFIX>:{<shard>}:<scope>:<owner>:<name>``,
+    with the hash tag of :func:`~statekit.keys.shard_of`, and one index per shard,
+    ``<prefix>:{<shard>}:due``, in its slot: each script touches one slot. Cleanup and scans
+    visit every index and every master."""
 
     def __init__(self) -> None:
         conf = get_settings()
         self.cache_alias: str = conf["CACHE_ALIAS"]
-        cache = caches[self.cache_alias]
-        client = redis_client(cache)
-        if client is None:
-            raise ImproperlyConfigured(
-                f'STATEKIT["CACHE_ALIAS"] = {self.cache_alias!r} is not a Redis cache; '
-                "statekit's cache backends need django-redis or Django's RedisCache."
-            )
-        self.redis: Redis = client
-        self.prefix = str(cache.make_key(conf["KEY_PREFIX"]))
-        self.reach = Reach(self.cache_alias)
+        self.nodes = nodes_of(conf["REDIS_CLUSTER"])
+        self.redis: Client
+        if self.nodes:
+            self.redis = cluster_client(self.nodes)
+            self.prefix = str(conf["KEY_PREFIX"])
+            self.where = f"the Redis Cluster at {shown(self.nodes)}"
+        else:
+            cache = caches[self.cache_alias]
+            client = redis_client(cache)
+            if client is None:
+                raise ImproperlyConfigured(
+                    f'STATEKIT["CACHE_ALIAS"] = {self.cache_alias!r} is not a Redis cache; '
+                    "statekit's cache backends need django-redis or Django's RedisCache."
+                )
+            self.redis = client
+            self.prefix = str(cache.make_key(conf["KEY_PREFIX"]))
+            self.where = f"Redis behind cache alias {self.cache_alias!r}"
+        self.reach = Reach(self.where)
+
+    def _tag(self, key: StateKey) -> str:
+        return f"{{{shard_of(key)}}}:" if self.nodes else ""
 
     def key(self, key: StateKey) -> str:
-        return f"{self.prefix}:{key.scope}:{key.owner}:{key.name}"
+        return f"{self.prefix}:{self._tag(key)}{key.scope}:{key.owner}:{key.name}"
+
+    def index(self, key: StateKey) -> str:
+        """The expiry index of ``key`` (in its slot)."""
+        return f"{self.prefix}:{self._tag(key)}due"
+
+    def indexes(self) -> list[str]:
+        """Every expiry index."""
+        if self.nodes:
+            return [f"{self.prefix}:{{{shard}}}:due" for shard in range(SHARDS)]
+        return [f"{self.prefix}:due"]
+
+    def pattern(self, scope: str, owner: str, name: str) -> str:
+        """A MATCH pattern of values, from glob patterns of their parts."""
+        tags = "{*}:" if self.nodes else ""
+        return f"{glob_literal(self.prefix)}:{tags}{scope}:{owner}:{name}"
 
     def of_session(self, session_key: str) -> list[str]:
         """MATCH patterns of the values of a session: its session state, its pages' state."""
-        prefix = glob_literal(self.prefix)
         return [
-            f"{prefix}:{Scope.SESSION}:{glob_literal(session_key)}:*",
-            f"{prefix}:{Scope.PAGE}:{glob_literal(pages_of(session_key))}*",
+            self.pattern(Scope.SESSION, glob_literal(session_key), "*"),
+            self.pattern(Scope.PAGE, f"{glob_literal(pages_of(session_key))}*", "*"),
         ]
 
     def parse(self, raw: bytes | str) -> StateKey | None:
         """The key of a value, or None for the index and other keys that are not values
         (raises UnicodeDecodeError for bytes that are not UTF-8: see redis_text)."""
         text = raw.decode() if isinstance(raw, bytes) else raw
-        parts = text[len(self.prefix) + 1 :].split(":", 2)
+        text = text[len(self.prefix) + 1 :]
+        if self.nodes:
+            tag, _, text = text.partition("}:")
+            if not tag.startswith("{"):
+                return None
+        parts = text.split(":", 2)
         if len(parts) != 3 or parts[0] not in Scope.values:
             return None
         return StateKey(*parts)
+
+    def scan(self, pattern: str) -> Iterator[list[bytes | str]]:
+        """The names that match ``pattern``, in batches, from every master of a cluster."""
+        return batches(self.redis.scan_iter(match=pattern, count=SCAN_BATCH), SCAN_BATCH)
+
+    def loop_clients(self, lua: dict[str, str] | None = None) -> LoopClients | None:
+        """The redis.asyncio clients (see :class:`LoopClients`), or None."""
+        if self.nodes:
+            return LoopClients(lambda: async_cluster_client(self.nodes), lua or {})
+        assert isinstance(self.redis, Redis)
+        return LoopClients.of(self.redis, lua)
+
+
+def batches(items: Iterable[bytes | str], size: int) -> Iterator[list[bytes | str]]:
+    """``items`` in lists of at most ``size``."""
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def text_of(raw: bytes | str | None) -> str | None:
@@ -93,13 +158,13 @@ def glob_literal(text: str) -> str:
 
 class Reach:
     """``with reach: ...`` or ``async with reach: ...``: a Redis that cannot be reached
-    (connection refused or lost, a timeout) raises BackendUnavailable, naming the cache
-    alias, from the original error."""
+    (connection refused or lost, a timeout, a cluster slot without a master) raises
+    BackendUnavailable, naming the cache alias or the cluster, from the original error."""
 
-    __slots__ = ("alias",)
+    __slots__ = ("where",)
 
-    def __init__(self, alias: str) -> None:
-        self.alias = alias
+    def __init__(self, where: str) -> None:
+        self.where = where
 
     def __enter__(self) -> None:
         return None
@@ -108,9 +173,7 @@ class Reach:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if isinstance(exc, REDIS_DOWN):
-            raise BackendUnavailable(
-                f"statekit cannot reach Redis behind cache alias {self.alias!r}: {exc}"
-            ) from exc
+            raise BackendUnavailable(f"statekit cannot reach {self.where}: {exc}") from exc
 
     async def __aenter__(self) -> None:
         return None
@@ -124,7 +187,7 @@ class Reach:
 class AsyncRedis(NamedTuple):
     """The redis.asyncio client of one event loop, with the Lua scripts registered on it."""
 
-    client: aredis.Redis
+    client: aredis.Redis | AsyncRedisCluster
     lua: dict[str, AsyncScript]
 
 
@@ -163,22 +226,18 @@ class LoopClients:
 
     redis.asyncio connections belong to the loop that opened them, so each loop gets its own
     client, built from the connection settings (address, database, credentials, timeouts,
-    TLS, pool size) of a sync client, and never used in another loop. A client is closed
+    TLS, pool size) of a sync client (:meth:`of`) or by a cluster's ``make``, and never used
+    in another loop. A client is closed
     when its loop shuts down its async generators (``asyncio.run``, asgiref's
     ``async_to_sync``, ASGI servers); one whose loop was closed without that is dropped at
     the next look-up. :meth:`of` gives ``None`` for a client it cannot rebuild (Sentinel, a
     custom pool or connection class): the caller then keeps to threads.
     """
 
-    def __init__(self, cls: type[AbstractConnection], pool: ConnectionPool, lua: dict[str, str]):
-        accepted = _parameters(cls)
-        settings = {
-            k: v
-            for k, v in pool.connection_kwargs.items()
-            if k in accepted and (k in SETTINGS or k.startswith("ssl_"))
-        }
-        self._settings = {**settings, "max_connections": pool.max_connections}
-        self._cls = cls
+    def __init__(
+        self, make: Callable[[], aredis.Redis | AsyncRedisCluster], lua: dict[str, str]
+    ) -> None:
+        self._make = make  # a new client (for the running loop)
         self._lua = lua
         self._lock = threading.Lock()  # one loop per thread: look-ups race across threads
         self._by_loop: weakref.WeakKeyDictionary[
@@ -191,7 +250,19 @@ class LoopClients:
         twin = ASYNC_CONNECTIONS.get(pool.connection_class)
         if type(pool) is not ConnectionPool or twin is None:
             return None
-        return cls(twin, pool, lua or {})
+        accepted = _parameters(twin)
+        settings = {
+            k: v
+            for k, v in pool.connection_kwargs.items()
+            if k in accepted and (k in SETTINGS or k.startswith("ssl_"))
+        }
+        settings["max_connections"] = pool.max_connections
+
+        def make() -> aredis.Redis:
+            pool = aredis.ConnectionPool(connection_class=twin, **settings)
+            return aredis.Redis(connection_pool=pool)
+
+        return cls(make, lua or {})
 
     async def get(self) -> AsyncRedis:
         loop = asyncio.get_running_loop()
@@ -199,8 +270,7 @@ class LoopClients:
         return found[0] if found is not None else await self._open(loop)
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> AsyncRedis:
-        pool = aredis.ConnectionPool(connection_class=self._cls, **self._settings)
-        client = aredis.Redis(connection_pool=pool)
+        client = self._make()
         found = AsyncRedis(client, {n: client.register_script(c) for n, c in self._lua.items()})
         closer = self._closing(loop, client)
         await anext(closer)  # now the loop knows it: it closes it when it shuts down
@@ -211,11 +281,14 @@ class LoopClients:
         return found
 
     async def _closing(
-        self, loop: asyncio.AbstractEventLoop, client: aredis.Redis
+        self, loop: asyncio.AbstractEventLoop, client: aredis.Redis | AsyncRedisCluster
     ) -> AsyncGenerator[None]:
         try:
             yield
         finally:
             with self._lock:
                 self._by_loop.pop(loop, None)
-            await client.aclose(close_connection_pool=True)
+            if isinstance(client, aredis.Redis):
+                await client.aclose(close_connection_pool=True)
+            else:
+                await client.aclose()

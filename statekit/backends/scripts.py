@@ -1,12 +1,13 @@
 """Lua scripts of the Redis backends: each runs atomically inside Redis.
 
 Values that can expire (session and page state with a ttl, or a closed page's state) are
-indexed in one sorted set, ``<prefix>:due``, scored by their expiry time in milliseconds of
-Redis's clock. A value past its due time is dead to readers at once, but stays in Redis until
-the cleanup claims it (``POP``), so its ``on_expire`` callback can run with the value. A write
-over a dead, unclaimed value first "buries" it under a key of scope ``expired`` that is due
-now, for the same reason. ``GRACE`` keeps Redis's own expiry as a backstop for a project that
-never runs the cleanup.
+indexed in a sorted set, ``<prefix>:due`` (on a Redis Cluster, one per shard, in the slot of
+the keys it indexes: :class:`~statekit.backends.redis.RedisKeys`), scored by their expiry
+time in milliseconds of Redis's clock. A value past its due time is dead to readers at once,
+but stays in Redis until the cleanup claims it (``POP``), so its ``on_expire`` callback can
+run with the value. A write over a dead, unclaimed value first "buries" it under a key of
+scope ``expired`` that is due now, for the same reason. ``GRACE`` keeps Redis's own expiry
+as a backstop for a project that never runs the cleanup.
 """
 
 from __future__ import annotations
@@ -52,10 +53,9 @@ if ttl > 0 and (due == nil or now + ttl > due) then track(KEYS[1], KEYS[2], ttl)
 return v
 """
 
-# KEYS: key, index, grave. ARGV: text, ttl ms. Returns the previous live value.
+# Write ARGV[1] with ttl ARGV[2] ms over the live value ``old`` (false: none).
 # Without a ttl, a live value keeps its expiry (a closed page's state stays due).
-SET = f"""{PRELUDE}
-local old = take(KEYS[1], KEYS[2], KEYS[3])
+PUT = """
 local ttl = tonumber(ARGV[2])
 if ttl == 0 and old then
   redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
@@ -63,7 +63,27 @@ else
   redis.call('SET', KEYS[1], ARGV[1])
   track(KEYS[1], KEYS[2], ttl)
 end
+"""
+
+# KEYS: key, index, grave. ARGV: text, ttl ms. Returns the previous live value.
+SET = f"""{PRELUDE}
+local old = take(KEYS[1], KEYS[2], KEYS[3])
+{PUT}
 return old
+"""
+
+# The write of an update (compare-and-set, in one slot: no WATCH, which a cluster pipeline
+# cannot combine with scripts). KEYS: key, index, grave. ARGV: text, ttl ms, the live value
+# the update read, '1' if it read one ('0': none). Writes and returns 1 only if the live
+# value is still that; else 0 (the caller reads again and retries).
+SWAP = f"""{PRELUDE}
+local v, due = peek(KEYS[1], KEYS[2])
+local live = v
+if v and dead(due) then live = false end
+if (ARGV[4] == '1' and live ~= ARGV[3]) or (ARGV[4] == '0' and live) then return 0 end
+local old = take(KEYS[1], KEYS[2], KEYS[3])
+{PUT}
+return 1
 """
 
 # KEYS: key, index, grave. Returns the previous live value.
@@ -91,7 +111,7 @@ if ttl > 0 or not live then track(KEYS[1], KEYS[2], ttl) end
 return {{live, new}}
 """
 
-# KEYS: key, index. Returns {value or false, due or false, now} for a WATCHed update.
+# KEYS: key, index. Returns {value or false, due or false, now}: what an update reads.
 PEEK = f"""{PRELUDE}
 local v, due = peek(KEYS[1], KEYS[2])
 return {{v, due or false, now}}
@@ -148,5 +168,28 @@ if due then
   redis.call('ZADD', KEYS[3], due, KEYS[2])
   redis.call('ZREM', KEYS[3], KEYS[1])
 end
+return 1
+"""
+
+# On a Redis Cluster a session's new key is in another slot than its old one: MOVE is PEEK
+# there, then PLACE on the new key, then DROP on the old one.
+# KEYS: new key, its index. ARGV: value, due ms (or ''). Sets the value with its due time
+# unless the key holds one already (written meanwhile: it is newer). Returns whether it did.
+PLACE = f"""{PRELUDE}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then
+  local due = tonumber(ARGV[2])
+  redis.call('ZADD', KEYS[2], due, KEYS[1])
+  redis.call('PEXPIRE', KEYS[1], math.max(1, due - now + GRACE))
+end
+return 1
+"""
+
+# KEYS: old key, its index. ARGV: the value PEEK found. Deletes it if it still holds that.
+DROP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
 return 1
 """
