@@ -5,7 +5,9 @@ Django's sessions on ``cached_db`` over the same Redis (never a cache local to o
 and the channel layer on channels-redis.
 
 ``STATEKIT_MH_PG_HOST``/``_PORT``/``_NAME``: the database; ``STATEKIT_MH_REDIS``: the Redis
-URL; ``STATEKIT_MH_PREFIX``: the keys of this run.
+URL; ``STATEKIT_MH_CLUSTER``: the startup nodes of a Redis Cluster (space-separated URLs)
+that then holds statekit's state, the Redis keeping Django's sessions and the channel
+layer (channels-redis has no cluster client); ``STATEKIT_MH_PREFIX``: the keys of this run.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ CACHES = {
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-STATEKIT = {"BACKEND": "cached_db", "KEY_PREFIX": "statekit"}
+STATEKIT = {"BACKEND": "cached_db", "KEY_PREFIX": PREFIX}
+if os.environ.get("STATEKIT_MH_CLUSTER"):
+    STATEKIT["REDIS_CLUSTER"] = os.environ["STATEKIT_MH_CLUSTER"].split()
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

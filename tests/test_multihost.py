@@ -31,24 +31,29 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import psycopg
 import pytest
 
 from tests.browser import launch_options, watch_errors
 from tests.conftest import needs
 from tests.live_support import ROOT, WATCH_VISITORS, Server, seen
 from tests.netns import LOOPBACK, NETNS, Network, namespaces_missing, network
-from tests.proxy import TcpProxy
+from tests.postgres_server import PostgresServer, available
+from tests.redis_cluster import RedisClusterServers
 from tests.redis_server import RedisServer
-from tests.services import POSTGRES, REQUIRED
+from tests.services import REQUIRED
 
-pytestmark = needs("postgres", "chromium")
+pytestmark = [
+    *needs("chromium"),
+    pytest.mark.postgres,
+    pytest.mark.skipif(not REQUIRED and available() is not None, reason=str(available())),
+]
 
 WHY = namespaces_missing()  # None where namespaces work; required as root in CI
 NEEDS_NETNS = [pytest.mark.skip(reason=WHY)] if WHY and not REQUIRED else []
-MODES = [
-    pytest.param(NETNS, id="netns", marks=NEEDS_NETNS),
-    pytest.param(LOOPBACK, id="loopback"),
+DEPLOYMENTS = [  # (hosts, where statekit's state is)
+    pytest.param(NETNS, "redis", id="netns-redis", marks=NEEDS_NETNS),
+    pytest.param(NETNS, "cluster", id="netns-cluster", marks=[*NEEDS_NETNS, *needs("cluster")]),
+    pytest.param(LOOPBACK, "redis", id="loopback-redis"),
 ]
 VISITS = 120  # concurrent visits of the counter, spread over both hosts
 CART_ADDS = 40  # concurrent additions to the session's cart
@@ -63,40 +68,34 @@ class Deployment:
     b: Server
 
 
-def postgres(sql: str) -> None:
-    with psycopg.connect(
-        host=POSTGRES["HOST"], port=POSTGRES["PORT"], user=POSTGRES["USER"], dbname="postgres"
-    ) as conn:
-        conn.autocommit = True
-        conn.execute(sql)
-
-
 @contextmanager
-def deployment(mode: str) -> Iterator[Deployment]:
-    """Two hosts of ``mode`` serving the example project on one database and one Redis."""
+def deployment(mode: str, store: str) -> Iterator[Deployment]:
+    """Two hosts of ``mode`` serving the example project on one database and one Redis,
+    statekit's state in that Redis or (``store`` "cluster") in a Redis Cluster."""
     with ExitStack() as stack:
         net = stack.enter_context(network(mode))
         redis_server = RedisServer(host=net.gateway)  # the test's own, where the hosts reach it
         stack.callback(redis_server.close)
         redis_server.start()
-        pg_host, pg_port = POSTGRES["HOST"], POSTGRES["PORT"]
-        if mode == NETNS:  # the shared PostgreSQL listens on 127.0.0.1: forward the gateway
-            proxy = TcpProxy((pg_host, pg_port), host=net.gateway)
-            proxy.start()
-            stack.callback(proxy.stop)
-            pg_host, pg_port = net.gateway, proxy.port
-        name = f"statekit_multihost_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        postgres(f'CREATE DATABASE "{name}"')
-        stack.callback(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cluster = {}
+        if store == "cluster":
+            nodes = RedisClusterServers(host=net.gateway)
+            stack.callback(nodes.close)
+            nodes.start()
+            cluster = {"STATEKIT_MH_CLUSTER": " ".join(nodes.startup_nodes)}
+        database = PostgresServer(host=net.gateway)
+        stack.callback(database.close)
+        database.start()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.multihost_settings",
             "PYTHONPATH": str(ROOT),
-            "STATEKIT_MH_PG_HOST": pg_host,
-            "STATEKIT_MH_PG_PORT": str(pg_port),
-            "STATEKIT_MH_PG_NAME": name,
+            "STATEKIT_MH_PG_HOST": database.host,
+            "STATEKIT_MH_PG_PORT": str(database.port),
+            "STATEKIT_MH_PG_NAME": "postgres",
             "STATEKIT_MH_REDIS": redis_server.url,
             "STATEKIT_MH_PREFIX": f"statekit-mh-{uuid.uuid4().hex[:8]}",
+            **cluster,
         }
         migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
         done = subprocess.run(migrate, cwd=ROOT, env=env, capture_output=True, timeout=120)
@@ -107,7 +106,7 @@ def deployment(mode: str) -> Iterator[Deployment]:
         stack.callback(b.stop)
         a.wait(60)
         b.wait(60)
-        print(f"\nmultihost ({net.mode}): A {a.url} daphne, B {b.url} uvicorn, on {net.gateway}")
+        print(f"\nmultihost {net.mode}, {store}: A {a.url} daphne, B {b.url} uvicorn")
         yield Deployment(net, a, b)
         for server in (a, b):  # normal life is quiet
             server.log.seek(0)
@@ -184,9 +183,9 @@ def page_id(page: str) -> str:
     return str(json.loads(config[1])["page"]["id"])
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_multihost_one_session_on_two_hosts_without_stickiness(mode):
-    with deployment(mode) as deployed:
+@pytest.mark.parametrize(("mode", "store"), DEPLOYMENTS)
+def test_multihost_one_session_on_two_hosts_without_stickiness(mode, store):
+    with deployment(mode, store) as deployed:
         a, b = deployed.a, deployed.b
         session = BrowserSession([a, b])
         session.get("/cart/")  # the session and the CSRF cookie
