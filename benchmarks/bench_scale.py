@@ -15,10 +15,12 @@ a cluster, cluster / one Redis. The client shares the machine's cores with the s
 ratios tell more than the req/s, and no ratio can pass the cores there are.
 
     python benchmarks/bench_scale.py [--seconds S] [--rounds R] [--workers 1,2,4]
-        [--stores redis] [--server uvicorn|gunicorn] [--clients 32] [--client-procs 2]
+        [--stores redis,cluster] [--server uvicorn|gunicorn] [--clients 32] [--client-procs 2]
     python benchmarks/bench_scale.py --quick --seconds 1     # a smoke run
 
-Every Redis is the benchmark's own (redis-server on free local ports, nothing saved), stopped
+Stores: ``redis``, one redis-server; ``cluster``, a Redis Cluster of three masters with a
+replica each (statekit's state, hash-tagged by owner; Django's sessions stay on a
+redis-server). Every Redis is the benchmark's own (free local ports, nothing saved), stopped
 at the end; the SQLite files are in a temporary directory.
 """
 
@@ -36,9 +38,12 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from bench_http import Cell, environment, free_port, load, prepare, ratio, server
+from bench_http import ROOT, Cell, environment, free_port, load, prepare, ratio, server
 
-STORES = ["redis"]
+sys.path.insert(0, str(ROOT))  # the tests' Redis Cluster, started as the tests start it
+from tests.redis_cluster import RedisClusterServers
+
+STORES = ["redis", "cluster"]
 PATHS = {"counter": "kit", "session": "mix"}  # the views of benchmarks/http_project
 
 
@@ -68,9 +73,19 @@ def redis_server() -> Iterator[str]:
 
 @contextmanager
 def store(name: str) -> Iterator[dict[str, str]]:
-    """The environment entries that put a server on store ``name``."""
+    """The environment entries that put a server on store ``name``: one redis-server, or a
+    Redis Cluster (three masters with a replica each, tests/redis_cluster.py) for statekit's
+    state and a redis-server for Django's sessions."""
     with redis_server() as url:
-        yield {"BENCH_REDIS_URL": url}
+        if name == "redis":
+            yield {"BENCH_REDIS_URL": url}
+            return
+        cluster = RedisClusterServers()
+        try:
+            cluster.start()
+            yield {"BENCH_REDIS_URL": url, "BENCH_REDIS_CLUSTER": " ".join(cluster.startup_nodes)}
+        finally:
+            cluster.close()
 
 
 def spread(
@@ -133,7 +148,7 @@ def report(cells: list[Cell], args: argparse.Namespace, load_before: float) -> N
     )
     by = {(c.backend, c.workers, c.path): c for c in cells}
     base = args.workers[0]
-    head = f"{'store':<9}{'workload':<10}" + "".join(f"{f'{w} w r/s':>11}" for w in args.workers)
+    head = f"{'store':<14}{'workload':<10}" + "".join(f"{f'{w} w r/s':>11}" for w in args.workers)
     head += "".join(f"{f'{w}w/{base}w':>8}" for w in args.workers[1:]) + f"{'errors':>8}"
     print()
     print(head)
@@ -141,14 +156,14 @@ def report(cells: list[Cell], args: argparse.Namespace, load_before: float) -> N
     for name in args.stores:
         for path in PATHS:
             row = [by[name, w, path] for w in args.workers]
-            line = f"{name:<9}{path:<10}" + "".join(f"{c.rate:>11,.0f}" for c in row)
+            line = f"{name:<14}{path:<10}" + "".join(f"{c.rate:>11,.0f}" for c in row)
             line += "".join(f"{ratio(c.rate, row[0].rate):>8}" for c in row[1:])
             print(line + f"{sum(c.errors for c in row):>8}")
     if len(args.stores) > 1:
         first = args.stores[0]
         for name in args.stores[1:]:
             for path in PATHS:
-                line = f"{f'{name}/{first}':<9}{path:<10}"
+                line = f"{f'{name}/{first}':<14}{path:<10}"
                 line += "".join(
                     f"{ratio(by[name, w, path].rate, by[first, w, path].rate):>11}"
                     for w in args.workers

@@ -1,11 +1,14 @@
 """benchmarks/bench_scale.py still runs: a smoke run of a fraction of a second per cell, on
-each store (issue 14, item 5). It prints figures; nothing here asserts on them."""
+one Redis and on a Redis Cluster (issue 14, item 5). It prints figures; nothing here asserts on them."""
 
 from __future__ import annotations
 
+from tests.conftest import needs
 from tests.test_bench_http import run_bench
 
-STORES = ["redis"]
+STORES = ["redis", "cluster"]
+
+pytestmark = needs("cluster")  # redis-server and redis-cli, for its own Redis and cluster
 
 
 def test_quick_run_prints_a_row_per_store_and_workload() -> None:
@@ -17,3 +20,7 @@ def test_quick_run_prints_a_row_per_store_and_workload() -> None:
             one, two, scaling, _errors = table[store, workload]
             assert float(one.replace(",", "")) > 0 and float(two.replace(",", "")) > 0, out
             assert scaling.endswith("x"), out
+    assert [row[:2] for row in rows if row[:1] == ["cluster/redis"]] == [
+        ["cluster/redis", "counter"],
+        ["cluster/redis", "session"],
+    ], out
