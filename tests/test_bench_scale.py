@@ -1,5 +1,6 @@
 """benchmarks/bench_scale.py still runs: a smoke run of a fraction of a second per cell, on
-one Redis and on a Redis Cluster (issue 14, item 5). It prints figures; nothing here asserts on them."""
+one Redis and on a Redis Cluster (issue 14, item 5). It prints figures; nothing here asserts
+on them."""
 
 from __future__ import annotations
 
