@@ -26,8 +26,16 @@ PROCESS_LOCAL = (LocMemCache, DummyCache, FileBasedCache)
 
 
 def _cache_messages(conf: dict[str, Any]) -> list[CheckMessage]:
-    from statekit.backends.redis import redis_client  # statekit[redis], there when cls imported
+    # statekit[redis], there when cls imported
+    from statekit.backends.cluster import problem
+    from statekit.backends.redis import redis_client
 
+    if conf["REDIS_CLUSTER"] is not None:  # a Redis Cluster, in place of the cache alias
+        wrong = problem(conf["REDIS_CLUSTER"])
+        hint = (
+            'Set STATEKIT["REDIS_CLUSTER"] to a list of node URLs, e.g. ["redis://10.0.0.1:6379"].'
+        )
+        return [] if wrong is None else [Error(wrong, hint=hint, id="statekit.E009")]
     alias = conf["CACHE_ALIAS"]
     backend = conf["BACKEND"]
     if alias not in caches.settings:

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 
 MASTERS = 3
 NODE_TIMEOUT_MS = 2000
@@ -92,7 +92,8 @@ class RedisClusterServers:
         return redis.Redis(host=self.host, port=port, socket_timeout=2, socket_connect_timeout=2)
 
     def client(self) -> RedisCluster:
-        return RedisCluster.from_url(self.startup_nodes[0], socket_timeout=2)
+        nodes = [ClusterNode("127.0.0.1", port) for port in self.ports]
+        return RedisCluster(startup_nodes=nodes, socket_timeout=2)
 
     def _info(self, port: int) -> dict[str, str]:
         info = self.node(port).execute_command("CLUSTER INFO")  # redis-py parses it

@@ -129,6 +129,20 @@ def test_e004_cache_without_atomic_operations():
     ]
 
 
+def test_redis_cluster_nodes_are_clean():
+    nodes = ["redis://127.0.0.1:7000", "rediss://user:secret@10.0.0.2:7001"]
+    assert ids(STATEKIT={"BACKEND": "cache", "REDIS_CLUSTER": nodes}) == []
+
+
+@pytest.mark.parametrize(
+    "nodes",
+    ["redis://127.0.0.1:7000", [], ["127.0.0.1:7000"], ["http://h:1"], [7000], ["redis://h:99999"]],
+)
+@pytest.mark.parametrize("backend", ["cache", "cached_db"])
+def test_e009_redis_cluster_not_a_list_of_node_urls(backend, nodes):
+    assert ids(STATEKIT={"BACKEND": backend, "REDIS_CLUSTER": nodes}) == ["statekit.E009"]
+
+
 def test_e005_database_alias_not_in_databases():
     assert ids(STATEKIT={"BACKEND": "db", "DATABASE": "nope"}) == ["statekit.E005"]
 

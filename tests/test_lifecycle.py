@@ -15,7 +15,10 @@ from statekit.cleanup import cleanup
 from statekit.conf import get_settings
 from statekit.lifecycle.pages import close
 from tests import lifecycle_app
+from tests.conftest import ALL_BACKENDS
 from tests.lifecycle_app import EXPIRED, cart
+
+every_backend = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True)
 
 LIFECYCLE = override_settings(ROOT_URLCONF="tests.lifecycle_app")
 
@@ -27,6 +30,7 @@ def _fresh():
         yield
 
 
+@every_backend
 def test_a_read_slides_the_ttl(backend, name):
     v = SessionState(name, default="gone", ttl=2.0)
     v.set("s1", "kept")
@@ -37,6 +41,7 @@ def test_a_read_slides_the_ttl(backend, name):
     assert v.get("s1") == "gone"
 
 
+@every_backend
 def test_on_expire_runs_once_for_a_value_nobody_read(backend, statekit_state, name):
     seen = []
     v = SessionState(name, default=0, ttl=30, on_expire=seen.append)
@@ -52,6 +57,7 @@ def test_on_expire_runs_once_for_a_value_nobody_read(backend, statekit_state, na
     assert sorted(seen) == [41, 42]
 
 
+@every_backend
 def test_a_write_over_an_expired_value_still_runs_its_on_expire(backend, statekit_state, name):
     seen = []
     v = SessionState(name, default=list, ttl=30, on_expire=seen.append)
@@ -65,6 +71,7 @@ def test_a_write_over_an_expired_value_still_runs_its_on_expire(backend, stateki
     assert sorted(seen, key=str) == [["new"], ["old"], ["other"]]
 
 
+@every_backend
 def test_cycle_key_at_login_carries_state_over(backend):
     client = Client()
     assert client.get("/put/apple/").json() == {"cart": ["apple"]}
@@ -76,6 +83,7 @@ def test_cycle_key_at_login_carries_state_over(backend):
     assert client.get("/put/pear/").json() == {"cart": ["apple", "pear"]}
 
 
+@every_backend
 def test_logout_ends_the_state_and_cleanup_runs_on_expire(backend):
     client = Client()
     client.get("/put/apple/")
@@ -88,6 +96,7 @@ def test_logout_ends_the_state_and_cleanup_runs_on_expire(backend):
     assert cart.get(old) == []
 
 
+@every_backend
 def test_expired_and_cleared_sessions_end_their_state(backend):
     first, second = Client(), Client()
     first.get("/put/a/")
@@ -99,6 +108,7 @@ def test_expired_and_cleared_sessions_end_their_state(backend):
     assert second.get("/read/").json()["cart"] == ["b"]
 
 
+@every_backend
 def test_two_tabs_have_their_own_page_state_and_a_refresh_starts_afresh(backend):
     client = Client()
     tab1 = client.get("/page/").json()["page"]
@@ -116,6 +126,7 @@ def test_two_tabs_have_their_own_page_state_and_a_refresh_starts_afresh(backend)
     assert client.post("/say/f/", {"statekit_page": tab2}).json() == {"chat": ["yo", "f"]}
 
 
+@every_backend
 def test_page_ids_survive_login_but_not_logout(backend):
     client = Client()
     tab = client.get("/page/").json()["page"]
@@ -139,6 +150,7 @@ def test_a_tampered_or_foreign_page_id_is_refused():
     assert alice.get("/say/ok/", headers={"X-Statekit-Page": tab}).status_code == 200
 
 
+@every_backend
 def test_a_closed_page_keeps_its_state_for_page_closed_ttl(backend):
     client = Client()
     tab = client.get("/page/").json()["page"]
@@ -159,6 +171,7 @@ def test_a_closed_page_keeps_its_state_for_page_closed_ttl(backend):
     }
 
 
+@every_backend
 def test_page_owner_strings_are_checked(backend, name):
     v = PageState(name, default=0)
     with pytest.raises(TypeError, match="page owner"):
@@ -169,6 +182,7 @@ def test_page_owner_strings_are_checked(backend, name):
     assert v.get(owner) == 5  # closed pages live PAGE_CLOSED_TTL more
 
 
+@every_backend
 def test_cleanup_command_dry_run_counts_and_deletes_nothing(backend, name, capsys):
     seen = []
     v = SessionState(name, default=0, ttl=0.2, on_expire=seen.append)
@@ -184,6 +198,7 @@ def test_cleanup_command_dry_run_counts_and_deletes_nothing(backend, name, capsy
     assert seen == [1, 1, 1]
 
 
+@every_backend
 def test_state_key_of_a_page_traces_its_session(backend):
     client = Client()
     tab = client.get("/page/").json()["page"]
@@ -195,6 +210,7 @@ def test_state_key_of_a_page_traces_its_session(backend):
     assert get_backend().get(key) == '["hi"]'
 
 
+@every_backend
 def test_a_cleanup_during_login_never_takes_the_moving_state(backend, monkeypatch):
     from django.contrib.sessions.backends.db import SessionStore
 

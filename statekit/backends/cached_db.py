@@ -43,7 +43,7 @@ from django.utils import timezone
 from statekit.backends.base import Alive
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
-from statekit.backends.redis import REDIS_DOWN, RedisKeys
+from statekit.backends.redis import REDIS_FAILING, RedisKeys, down
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import StateKey
@@ -122,7 +122,7 @@ class CachedDatabaseBackend(DatabaseBackend):
                 return served[0]
             lease = b"l" + secrets.token_bytes(8)
             leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS])
-        except REDIS_DOWN as exc:
+        except REDIS_FAILING as exc:
             self._lost(exc)
             return super().get(key)
         found = self.fetch(key)
@@ -137,7 +137,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         try:
             conn = await self.aredis.get()
             cached = await conn.client.get(self.keys.key(key))
-        except REDIS_DOWN as exc:
+        except REDIS_FAILING as exc:
             self._lost(exc)
         else:
             self._answered()
@@ -159,7 +159,7 @@ class CachedDatabaseBackend(DatabaseBackend):
             return
         try:
             self._fill(keys=[name], args=[lease, payload, ttl_ms])
-        except REDIS_DOWN as exc:
+        except REDIS_FAILING as exc:
             self._lost(exc)
 
     # -- writes ------------------------------------------------------------------------
@@ -210,7 +210,7 @@ class CachedDatabaseBackend(DatabaseBackend):
                         self._unlink(name)
                     else:
                         self.redis.delete(name)
-            except REDIS_DOWN as exc:
+            except REDIS_FAILING as exc:
                 self._lost(exc)
             else:
                 return
@@ -223,6 +223,8 @@ class CachedDatabaseBackend(DatabaseBackend):
     # -- outages -----------------------------------------------------------------------
 
     def _lost(self, exc: Exception) -> None:
+        if not down(exc):  # a RedisClusterException that is not about reaching it
+            raise exc
         self._skip_until = time.monotonic() + RETRY_SECONDS
         if not self._outage:
             self._outage = True

@@ -18,6 +18,8 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import (
     ClusterError,
+    ConnectionError,
+    RedisClusterException,
     ResponseError,
     SlotNotCoveredError,
     TryAgainError,
@@ -27,6 +29,12 @@ from redis.exceptions import (
 #: Redis that cannot be reached.
 CLUSTER_DOWN = (ClusterError, SlotNotCoveredError, TryAgainError)
 SCHEMES = ("redis", "rediss")
+
+
+def unreachable_cluster(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is redis-py's "no node of the cluster can be reached" (it raises the
+    RedisClusterException of a misuse, from the ConnectionError)."""
+    return isinstance(exc, RedisClusterException) and isinstance(exc.__cause__, ConnectionError)
 
 
 def problem(setting: Any) -> str | None:

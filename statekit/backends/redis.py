@@ -24,7 +24,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, RedisClusterException, TimeoutError
 
 from statekit.backends.cluster import (
     CLUSTER_DOWN,
@@ -32,12 +32,15 @@ from statekit.backends.cluster import (
     cluster_client,
     nodes_of,
     shown,
+    unreachable_cluster,
 )
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import SHARDS, Scope, StateKey, pages_of, shard_of
 
 REDIS_DOWN = (ConnectionError, TimeoutError, *CLUSTER_DOWN)
+#: What ``except`` catches to then ask :func:`down` (one case of RedisClusterException is).
+REDIS_FAILING = (*REDIS_DOWN, RedisClusterException)
 SCAN_BATCH = 1000
 #: A sync client: one Redis, or a Redis Cluster.
 Client = Redis | RedisCluster
@@ -156,6 +159,11 @@ def glob_literal(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
+def down(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says Redis cannot be reached (or a cluster cannot serve a slot)."""
+    return isinstance(exc, REDIS_DOWN) or unreachable_cluster(exc)
+
+
 class Reach:
     """``with reach: ...`` or ``async with reach: ...``: a Redis that cannot be reached
     (connection refused or lost, a timeout, a cluster slot without a master) raises
@@ -172,7 +180,7 @@ class Reach:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if isinstance(exc, REDIS_DOWN):
+        if down(exc):
             raise BackendUnavailable(f"statekit cannot reach {self.where}: {exc}") from exc
 
     async def __aenter__(self) -> None:
