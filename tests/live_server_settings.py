@@ -1,7 +1,9 @@
 """Settings of the server processes the live tests start: tests/settings.py, on the test run's
 database (``STATEKIT_TEST_DB``, the SQLite file) and, with ``STATEKIT_TEST_CHANNELS_PREFIX``,
 on a channels-redis layer that every process of the test shares (on the test Redis, or on
-``STATEKIT_TEST_CHANNELS_URL``: a Redis server of the test's own)."""
+``STATEKIT_TEST_CHANNELS_URL``: a Redis server of the test's own; several, comma-separated,
+shard the layer). ``STATEKIT_TEST_REDIS_CLUSTER`` (startup nodes, comma-separated) puts the
+state on a Redis Cluster, under the key prefix ``STATEKIT_TEST_KEY_PREFIX``."""
 
 from __future__ import annotations
 
@@ -21,13 +23,19 @@ if os.environ.get("STATEKIT_TEST_CHANNELS_PREFIX"):
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
-                    {
-                        "address": os.environ.get("STATEKIT_TEST_CHANNELS_URL")
-                        or f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}",
-                        "socket_timeout": 10,
-                    }
+                    {"address": url, "socket_timeout": 10}
+                    for url in (
+                        os.environ.get("STATEKIT_TEST_CHANNELS_URL")
+                        or f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}"
+                    ).split(",")
                 ],
                 "prefix": os.environ["STATEKIT_TEST_CHANNELS_PREFIX"],
             },
         }
+    }
+if os.environ.get("STATEKIT_TEST_REDIS_CLUSTER"):
+    STATEKIT = {
+        "BACKEND": "cache",
+        "REDIS_CLUSTER": os.environ["STATEKIT_TEST_REDIS_CLUSTER"].split(","),
+        "KEY_PREFIX": os.environ["STATEKIT_TEST_KEY_PREFIX"],
     }

@@ -46,7 +46,7 @@ PACKAGE = ROOT / "statekit"
 LOCAL_IMPORTS_ALLOWED = {"statekit/apps.py", "statekit/testing.py"}
 #: Modules that need an optional extra (statekit[redis], statekit[live]): imported where the
 #: feature is used, so a db-only install never imports them. Not a way around a cycle.
-OPTIONAL_MODULES = ("statekit.backends.redis", "statekit.live")
+OPTIONAL_MODULES = ("statekit.backends.redis", "statekit.backends.cluster", "statekit.live")
 
 
 def _modules() -> list[Path]:

@@ -72,9 +72,10 @@ class RedisKeys:
         self.nodes = nodes_of(conf["REDIS_CLUSTER"])
         self.redis: Client
         if self.nodes:
-            self.redis = cluster_client(self.nodes)
-            self.prefix = str(conf["KEY_PREFIX"])
             self.where = f"the Redis Cluster at {shown(self.nodes)}"
+            with Reach(self.where):  # redis-py reads the slot map now: no node answers?
+                self.redis = cluster_client(self.nodes)
+            self.prefix = str(conf["KEY_PREFIX"])
         else:
             cache = caches[self.cache_alias]
             client = redis_client(cache)
