@@ -68,7 +68,7 @@ _DECODERS: dict[str, tuple[type, Any]] = {
 }
 
 
-def _child(path: str, key: str | int) -> str:
+def child_path(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if key.isidentifier() else f"{path}[{key!r}]"
@@ -116,7 +116,7 @@ def _tree(value: Any, path: str, seen: set[int]) -> Any:
         try:
             if kind is dict:
                 return _dict_tree(value, path, seen)
-            return [_tree(item, _child(path, i), seen) for i, item in enumerate(value)]
+            return [_tree(item, child_path(path, i), seen) for i, item in enumerate(value)]
         finally:
             seen.discard(id(value))
     for base in kind.__mro__:
@@ -140,7 +140,7 @@ def _dict_tree(value: dict[Any, Any], path: str, seen: set[int]) -> Any:
                 "keys of stored dicts must be str.",
                 path,
             )
-        out[_text(key, path, "a key")] = _tree(item, _child(path, key), seen)
+        out[_text(key, path, "a key")] = _tree(item, child_path(path, key), seen)
     return {TAG: "dict", "v": [list(kv) for kv in out.items()]} if TAG in out else out
 
 

@@ -81,6 +81,12 @@ def owned_by(owner: str, session_or_page: str) -> bool:
     return owner == session_or_page or owner.startswith(pages_of(session_or_page))
 
 
+def renamed(owner: str, old: str, new: str) -> str:
+    """``owner`` (a session or page owner) with the session key ``old`` replaced by ``new``
+    (a session that moved: login, ``cycle_key``)."""
+    return new + owner[len(old) :] if owned_by(owner, old) else owner
+
+
 def bury(key: StateKey) -> StateKey:
     """Where an expired value waits for the cleanup: a new name each time, so a value buried
     twice keeps both."""

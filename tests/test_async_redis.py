@@ -15,7 +15,7 @@ from redis.asyncio.connection import AbstractConnection
 
 from statekit import BackendUnavailable, GlobalState, SessionState
 from statekit.backends import epoch, get_backend
-from statekit.backends.redis import AsyncRedis
+from statekit.backends.redis_async import AsyncRedis
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.live_support import free_port
 from tests.redis_server import RedisServer

@@ -31,6 +31,7 @@ from statekit.keys import (
     owned_by,
     page_owner_of,
     parse_key,
+    renamed,
     session_of,
 )
 from statekit.lifecycle.pages import close
@@ -93,9 +94,7 @@ def test_no_function_local_imports_of_statekit():
 def test_modules_stay_readable():
     lines = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in _modules()}
     long = {path: n for path, n in lines.items() if n > 330}
-    # Grown by issue 12's single-statement writes, whose engineer owns its insides: to split
-    # (the listing and the cleanup's queries) once that work has settled.
-    assert set(long) <= {"statekit/backends/db.py"}, long
+    assert long == {}
 
 
 # -- one grammar: statekit.keys ---------------------------------------------------------------
@@ -121,6 +120,9 @@ def test_the_owner_grammar():
     assert session_of(owner) == session_of("abc") == "abc"
     assert owned_by(owner, "abc") and owned_by("abc", "abc")
     assert not owned_by("abcd", "abc") and not owned_by("abcd.1", "abc")
+    assert renamed(owner, "abc", "xyz") == "xyz." + "f" * 32
+    assert renamed("abc", "abc", "xyz") == "xyz"
+    assert renamed("abcd", "abc", "xyz") == "abcd" and renamed("q.1", "abc", "xyz") == "q.1"
 
 
 def test_key_text_round_trips_and_refuses_other_text():

@@ -87,7 +87,7 @@ def test_the_wheel_and_sdist_hold_the_app_and_its_files(dist):
         "statekit/py.typed",
         "statekit/static/statekit/statekit.js",
         "statekit/static/statekit/admin.css",
-        "statekit/templates/statekit/admin_scan_list.html",
+        "statekit/templates/statekit/admin/change_list.html",
         "statekit/migrations/0001_initial.py",
     ]:
         assert name in names

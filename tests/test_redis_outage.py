@@ -12,10 +12,13 @@ from django.core.cache import caches
 from django.http import HttpRequest, JsonResponse
 from django.test import AsyncClient, Client, override_settings
 from django.urls import path
+from redis import ConnectionError, Redis, TimeoutError
+from redis import asyncio as aredis
 
 from statekit import BackendUnavailable, GlobalState
 from statekit.backends import get_backend
 from statekit.backends.cached_db import RETRY_SECONDS
+from statekit.backends.redis import Reach
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.proxy import TcpProxy
 from tests.redis_server import cached_copy
@@ -128,3 +131,36 @@ def test_views_answer_503_while_the_backend_is_unavailable(proxy, through):
             assert response["Retry-After"] == "1"
         proxy.start()
         assert Client().post("/count/").json() == {"value": 2}
+
+
+def test_reach_translates_a_lost_redis_or_falls_back(proxy):
+    """The one translation of "Redis is down" (statekit.backends.redis.Reach): raised as
+    BackendUnavailable, or, for a caller that can do without Redis, a block ended quietly."""
+    client = Redis(host="127.0.0.1", port=proxy.port, socket_timeout=2)
+    reach = Reach("Redis behind cache alias 'somewhere'")
+    with reach.fallback(pytest.fail) as attempt:
+        assert client.ping()
+    assert not attempt.lost
+    proxy.stop()
+    with (
+        pytest.raises(
+            BackendUnavailable, match="cannot reach Redis behind cache alias 'somewhere'"
+        ),
+        reach,
+    ):
+        client.ping()
+    lost = []
+    with reach.fallback(lost.append) as attempt:
+        client.ping()
+        pytest.fail("not reached: the block ends at the lost connection")
+    assert attempt.lost and isinstance(lost[0], ConnectionError | TimeoutError)
+    with pytest.raises(KeyError), reach.fallback(lost.append):  # other errors pass
+        raise KeyError("x")
+    assert len(lost) == 1
+
+    async def use() -> bool:
+        async with reach.fallback(lost.append) as attempt:
+            await aredis.Redis(host="127.0.0.1", port=proxy.port, socket_timeout=2).ping()
+        return attempt.lost
+
+    assert async_to_sync(use)() and len(lost) == 2

@@ -1,5 +1,11 @@
-"""The pieces of the state-values admin list and form: the value form (JSON, validated like
-``set()``), the list's columns helpers, filters and change list (see :mod:`.values`)."""
+"""The pieces of the state-values admin that are the same whatever keeps the values: the
+value form (JSON, validated like ``set()``), the list's filters and its column helpers.
+
+A filter says what it selects as the arguments of ``backend.scan()`` (scope, name,
+expired): rows are filtered by ``DatabaseBackend.selection()`` with those arguments, a scan
+is given them (see :mod:`statekit.admin.rows`), so a filter selects the same values on every
+backend.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
-from django.db.models import Func, IntegerField, QuerySet
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -17,27 +23,12 @@ from django.utils.html import format_html
 from statekit.backends import StateKey, get_backend
 from statekit.backends.db import DatabaseBackend
 from statekit.exceptions import StateError
-from statekit.keys import origin
+from statekit.keys import SCOPES
 from statekit.models import StateValue
-from statekit.state.inspection import (
-    parse,
-    pretty,
-    users_of,
-)
+from statekit.state.inspection import STATUSES, parse, pretty
 
-
-class ByteLength(Func):
-    """The size of a text column in bytes (UTF-8), as ``MAX_VALUE_BYTES`` counts it."""
-
-    function = "OCTET_LENGTH"  # PostgreSQL, MySQL, MariaDB
-    output_field = IntegerField()
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = "LENGTH(CAST(%(expressions)s AS BLOB))"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-    def as_oracle(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, function="LENGTHB", **extra)
+#: How much of each value the list shows.
+PREVIEW_CHARS = 80
 
 
 def _canonical(text: Any) -> Any:
@@ -86,10 +77,6 @@ class StateValueForm(_ModelForm):
         return text
 
 
-#: How much of each value the list shows.
-PREVIEW_CHARS = 80
-
-
 def short_time(when: Any) -> str:
     """A time as the list shows it, in the current time zone: to the minute, the year only
     when it is not this one (in full, to the second: its title)."""
@@ -100,59 +87,70 @@ def short_time(when: Any) -> str:
     )
 
 
-def rows_backend() -> DatabaseBackend:
-    """The backend of a list of rows: a database backend (else the admin scans)."""
-    return cast(DatabaseBackend, get_backend())
-
-
 def key_of(obj: StateValue) -> StateKey:
     return StateKey(obj.scope, obj.owner, obj.name)
 
 
-class VariableFilter(admin.SimpleListFilter):
-    title = "variable"
-    parameter_name = "variable"
+# -- filters ------------------------------------------------------------------------------
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        """The variables that have rows, live or expired (so never a browser state)."""
-        keys = model_admin.get_queryset(request).order_by().values_list("scope", "name")
-        found = {origin(StateKey(scope, "", name)) for scope, name in keys.distinct()}
-        return [(f"{s}:{n}", f"{n} ({s})") for s, n in sorted(found, key=lambda k: k[::-1])]
+
+class SelectionFilter(admin.SimpleListFilter):
+    """A list filter whose choice is a selection of ``backend.scan()`` (keyword arguments
+    among scope, name and expired); an empty one selects everything."""
+
+    def selection(self) -> dict[str, Any]:
+        raise NotImplementedError("subclasses of SelectionFilter must provide selection()")
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[StateValue]
     ) -> QuerySet[StateValue]:
-        scope, _, name = (self.value() or "").partition(":")
-        if not name:
+        chosen = self.selection()
+        if not chosen:
             return queryset
-        return queryset.filter(rows_backend().selection(scope, name, expired=None))
+        rows = cast(DatabaseBackend, get_backend())  # a list of rows: a database backend
+        return queryset.filter(rows.selection(**{"expired": None, **chosen}))
 
 
-class StatusFilter(admin.SimpleListFilter):
+def _scope(scope: str) -> str:
+    """A scope from the query string, one of the stored scopes (else the list says so)."""
+    if scope not in SCOPES:
+        raise IncorrectLookupParameters(f"No scope {scope!r}")
+    return scope
+
+
+class ScopeFilter(SelectionFilter):
+    title = "scope"
+    parameter_name = "scope__exact"  # as Django's filter of a field: links keep working
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(scope, scope) for scope in SCOPES]
+
+    def selection(self) -> dict[str, Any]:
+        scope = self.value()
+        return {"scope": _scope(scope)} if scope else {}
+
+
+class VariableFilter(SelectionFilter):
+    title = "variable"
+    parameter_name = "variable"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        """The variables the admin's source knows (never a browser state)."""
+        found = model_admin.variables(request)
+        return [(f"{s}:{n}", f"{n} ({s})") for s, n in sorted(found, key=lambda k: k[::-1])]
+
+    def selection(self) -> dict[str, Any]:
+        scope, _, name = (self.value() or "").partition(":")
+        return {"scope": _scope(scope), "name": name} if name else {}
+
+
+class StatusFilter(SelectionFilter):
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("live", "live"), ("expired", "expired (awaiting cleanup)")]
 
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[StateValue]
-    ) -> QuerySet[StateValue]:
-        if self.value() not in ("live", "expired"):
-            return queryset
-        return queryset.filter(rows_backend().selection(expired=self.value() == "expired"))
-
-
-class StateChangeList(ChangeList):
-    def get_queryset(
-        self, request: HttpRequest, exclude_parameters: Any = None
-    ) -> QuerySet[StateValue]:
-        # The list shows sizes, not values: spare loading up to MAX_VALUE_BYTES per row.
-        return super().get_queryset(request, exclude_parameters).defer("value")
-
-    def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
-        self.result_list = list(self.result_list)
-        users = users_of(obj.owner for obj in self.result_list)  # one batch per page
-        for obj in self.result_list:
-            obj.user = users.get(obj.owner, "")
+    def selection(self) -> dict[str, Any]:
+        value = self.value()
+        return {"expired": STATUSES[value]} if value in STATUSES else {}

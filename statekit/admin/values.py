@@ -1,8 +1,9 @@
 """The admin of stored state: list, search, filter, inspect, edit, delete and expire values.
 
-With the "db" and "cached_db" backends this is a ModelAdmin over ``StateValue`` rows. With a
-backend that keeps no rows ("cache"), the same admin pages list what the backend's
-``scan()`` finds instead (see :mod:`statekit.admin.scan`).
+One ModelAdmin for every backend: with "db" and "cached_db" it lists ``StateValue`` rows,
+with a backend that keeps no rows ("cache") what the backend's ``scan()`` finds, as unsaved
+``StateValue`` objects (:mod:`statekit.admin.rows`: the only part that differs). Columns,
+filters, search, the change, delete and history pages, permissions and actions are the same.
 
 Every write goes through statekit (:mod:`statekit.state.inspection`): an edit is validated like
 ``set()``, sends ``state_changed`` and reaches live clients; each edit, deletion and expiry
@@ -12,28 +13,33 @@ default) can be edited; others are read-only, but can be deleted or expired.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
+from django.contrib.admin import ShowFacets
 from django.db.models import QuerySet
-from django.db.models.functions import Substr
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
 from statekit.admin.listing import (
     PREVIEW_CHARS,
-    ByteLength,
-    StateChangeList,
+    ScopeFilter,
     StateValueForm,
     StatusFilter,
     VariableFilter,
     key_of,
     short_time,
 )
-from statekit.admin.scan import ScanAdminMixin
-from statekit.backends import get_backend
-from statekit.backends.db import INTERNAL, DatabaseBackend
+from statekit.admin.rows import (
+    ScanChangeList,
+    TableChangeList,
+    declared_variables,
+    scanned,
+    scanning,
+    stored_variables,
+    table,
+)
 from statekit.keys import EXPIRED, EXPIRING, Scope
 from statekit.lifecycle.cleanup import cleanup
 from statekit.models import StateValue
@@ -41,16 +47,20 @@ from statekit.state.inspection import (
     expire_now,
     expiry_of,
     pretty,
-    readable_expiry,
     remove,
     users_of,
     variable_of,
     write,
 )
 
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[StateValue]
+else:  # Django's classes are generic for type checkers only
+    _ModelAdmin = admin.ModelAdmin
+
 
 @admin.register(StateValue)
-class StateValueAdmin(ScanAdminMixin):
+class StateValueAdmin(_ModelAdmin):
     #: Scopes whose values the admin may edit; subclass and re-register to change it.
     editable_scopes: tuple[str, ...] = (Scope.GLOBAL,)
 
@@ -65,29 +75,41 @@ class StateValueAdmin(ScanAdminMixin):
         "expires",
         "value_preview",
     )
-    list_filter = ("scope", VariableFilter, StatusFilter)
+    list_filter = (ScopeFilter, VariableFilter, StatusFilter)
     search_fields = ("name", "owner")
     ordering = ("scope", "name", "owner")
     list_per_page = 100
     actions = ("delete_selected", "expire_selected", "purge_expired")
-    info_fields = ("name", "scope", "owner", "user", "size", "updated_at", "expires")
+    info_fields = ("name", "scope", "owner", "user", "size", "updated", "expires")
+    show_facets = ShowFacets.NEVER  # a scan counts nothing; a table's counts cost a query each
+    change_list_template = "statekit/admin/change_list.html"  # a scan's notice and pages
 
     class Media:
         css: ClassVar = {"all": ("statekit/admin.css",)}  # the list: a line a value at 1280 px
 
-    # -- rows --------------------------------------------------------------------------
+    # -- where the values come from: a query, or a scan (statekit.admin.rows) -------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StateValue]:
-        queryset = readable_expiry(super().get_queryset(request).exclude(INTERNAL))
-        # bytes: declared on the model (its type), which the plugin takes for a redefinition
-        queryset = queryset.annotate(  # type: ignore[no-redef]
-            bytes=ByteLength("value"), head=Substr("value", 1, PREVIEW_CHARS + 1)
-        )
-        backend = get_backend()
-        return queryset.using(backend.alias) if isinstance(backend, DatabaseBackend) else queryset
+        return table(super().get_queryset(request))
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
-        return StateChangeList
+        return ScanChangeList if scanning() else TableChangeList
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> StateValue | None:
+        if scanning():
+            found = scanned([object_id])
+            return found[0] if found else None
+        return super().get_object(request, object_id, from_field)
+
+    def get_sortable_by(self, request: HttpRequest) -> list[Any] | tuple[Any, ...]:
+        return () if scanning() else super().get_sortable_by(request)
+
+    def variables(self, request: HttpRequest) -> set[tuple[str, str]]:
+        """The variables of the list's filter: those with rows, or (a scan would read
+        everything to know) the declared ones."""
+        return declared_variables() if scanning() else stored_variables(self.get_queryset(request))
 
     @admin.display(description="owner", ordering="owner")
     def owner_display(self, obj: StateValue) -> str:
@@ -186,9 +208,7 @@ class StateValueAdmin(ScanAdminMixin):
 
     @admin.action(description="Expire selected values now", permissions=["change"])
     def expire_selected(self, request: HttpRequest, queryset: QuerySet[StateValue]) -> None:
-        self.expire_objects(request, list(queryset.defer("value")))
-
-    def expire_objects(self, request: HttpRequest, objs: list[StateValue]) -> None:
+        objs = list(queryset.defer("value"))
         done = [obj for obj in objs if obj.scope in EXPIRING and not self.dead(obj)]
         for obj in done:
             expire_now(key_of(obj))
@@ -210,9 +230,6 @@ class StateValueAdmin(ScanAdminMixin):
 
     @admin.action(description="Purge all expired values (runs on_expire)", permissions=["change"])
     def purge_expired(self, request: HttpRequest, queryset: Any) -> None:
-        self.purge(request)
-
-    def purge(self, request: HttpRequest) -> None:
         report = cleanup()
         self.message_user(
             request,
@@ -226,24 +243,3 @@ class StateValueAdmin(ScanAdminMixin):
                 f"{report.failures} on_expire callback(s) raised; see the 'statekit' log.",
                 messages.ERROR,
             )
-
-    # -- the backend keeps no rows: the same pages over scan() -------------------------------
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        if not get_backend().uses_database:
-            return self.scan_changelist(request)
-        return super().changelist_view(request, extra_context)
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        if not get_backend().uses_database:
-            return self.scan_change(request, object_id)
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: Any = None
-    ) -> HttpResponse:
-        if not get_backend().uses_database:
-            return self.scan_delete(request, [object_id])
-        return super().delete_view(request, object_id, extra_context)

@@ -2,7 +2,7 @@
 
 The async twins of the value operations (``aget``, ``aset``, ``aupdate``, ``aincr``,
 ``adelete``) run on a redis.asyncio client of the running event loop
-(:class:`~statekit.backends.redis.LoopClients`), with the same Lua scripts and the same
+(:class:`~statekit.backends.redis_async.LoopClients`), with the same Lua scripts and the same
 translation of "Redis is down" (:class:`~statekit.backends.redis.Reach`) as the sync path:
 no thread hop. A client that cannot be rebuilt for asyncio keeps the base class's threads.
 """
@@ -16,7 +16,8 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from statekit.backends import scripts as lua
 from statekit.backends.base import BaseBackend, Updater, adding
-from statekit.backends.redis import AsyncRedis, RedisKeys, text_of
+from statekit.backends.redis import RedisKeys, text_of
+from statekit.backends.redis_async import AsyncRedis
 from statekit.keys import Scope, StateKey, bury
 
 SCRIPTS = (

@@ -43,7 +43,7 @@ from django.utils import timezone
 from statekit.backends.base import Alive
 from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
-from statekit.backends.redis import REDIS_FAILING, RedisKeys, down
+from statekit.backends.redis import RedisKeys
 from statekit.conf import get_settings
 from statekit.exceptions import BackendUnavailable
 from statekit.keys import StateKey
@@ -114,7 +114,7 @@ class CachedDatabaseBackend(DatabaseBackend):
         if ttl is not None or connections[self.alias].in_atomic_block or not self._usable():
             return super().get(key, ttl)
         name = self.keys.key(key)
-        try:
+        with self.keys.reach.fallback(self._lost) as attempt:
             epoch = self.epoch.current()
             cached = self.redis.get(name)
             self._answered()
@@ -122,8 +122,7 @@ class CachedDatabaseBackend(DatabaseBackend):
                 return served[0]
             lease = b"l" + secrets.token_bytes(8)
             leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS])
-        except REDIS_FAILING as exc:
-            self._lost(exc)
+        if attempt.lost:
             return super().get(key)
         found = self.fetch(key)
         if leased:
@@ -134,12 +133,9 @@ class CachedDatabaseBackend(DatabaseBackend):
         epoch = self.epoch.fresh()
         if ttl is not None or epoch is None or self.aredis is None or not self._usable():
             return await super().aget(key, ttl)
-        try:
+        async with self.keys.reach.fallback(self._lost):
             conn = await self.aredis.get()
             cached = await conn.client.get(self.keys.key(key))
-        except REDIS_FAILING as exc:
-            self._lost(exc)
-        else:
             self._answered()
             if (served := _served(cached, epoch)) is not None:
                 return served[0]
@@ -157,10 +153,8 @@ class CachedDatabaseBackend(DatabaseBackend):
                 ttl_ms = min(ttl_ms, int(left))
         if ttl_ms <= 0:
             return
-        try:
+        with self.keys.reach.fallback(self._lost):
             self._fill(keys=[name], args=[lease, payload, ttl_ms])
-        except REDIS_FAILING as exc:
-            self._lost(exc)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -204,15 +198,13 @@ class CachedDatabaseBackend(DatabaseBackend):
         """Delete cached copies; if that did not certainly happen, move the epoch, which
         turns every cached copy into a miss."""
         if self._usable():
-            try:
+            with self.keys.reach.fallback(self._lost) as attempt:
                 for name in names:
                     if name.endswith("*"):
                         self._unlink(name)
                     else:
                         self.redis.delete(name)
-            except REDIS_FAILING as exc:
-                self._lost(exc)
-            else:
+            if not attempt.lost:
                 return
         self.epoch.bump()
 
@@ -223,8 +215,6 @@ class CachedDatabaseBackend(DatabaseBackend):
     # -- outages -----------------------------------------------------------------------
 
     def _lost(self, exc: Exception) -> None:
-        if not down(exc):  # a RedisClusterException that is not about reaching it
-            raise exc
         self._skip_until = time.monotonic() + RETRY_SECONDS
         if not self._outage:
             self._outage = True

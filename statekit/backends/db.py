@@ -11,116 +11,46 @@ added. Tested on PostgreSQL and SQLite (3.35 or later, for RETURNING).
 
 from __future__ import annotations
 
-import inspect
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence, Set
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import wraps
 from time import monotonic
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from django.db import InterfaceError, OperationalError, connections, transaction
-from django.db.models import Q, QuerySet, Value
+from django.db import connections, transaction
+from django.db.models import Q, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from statekit.backends.base import Alive, BaseBackend, Entry, Updater, adding
-from statekit.backends.sql import (
-    INTEGER,
-    MAX_AMOUNT,
-    Statements,
-    drop_statement,
-    expired_rows,
-    statements,
-)
+from statekit.backends.base import BaseBackend, Updater, adding
+from statekit.backends.db_cleanup import CleanupQueries
+from statekit.backends.db_listing import ListingQueries
+from statekit.backends.db_reach import reachable
+from statekit.backends.sql import INTEGER, MAX_AMOUNT, Statements, statements
 from statekit.conf import get_settings
-from statekit.exceptions import BackendUnavailable
-from statekit.keys import (
-    BROWSER,
-    EXPIRED,
-    Scope,
-    StateKey,
-    buried_prefix,
-    buried_regex,
-    bury,
-    pages_of,
-    session_of,
-)
+from statekit.keys import Scope, StateKey, bury, pages_of
 from statekit.models import StateValue
 
-#: statekit's own rows (browser state bundles, statekit.browser.refs): never listed.
-INTERNAL = Q(scope=BROWSER) | Q(scope=EXPIRED, name__startswith=buried_prefix(BROWSER))
-
-OWNER_BATCH = 500
-SCAN_ROWS = 200  # rows per query of scan(): values may be up to MAX_VALUE_BYTES each
-DATABASE_DOWN = (OperationalError, InterfaceError)
 CONTENDED_SECONDS = 1.0  # after a lost compare-and-swap, lock the row for this long
 CONTENDED_KEYS = 1024  # contended keys remembered per process, at most
-
-Method = TypeVar("Method", bound=Callable[..., Any])
-
-
-def reachable(method: Method) -> Method:
-    """Turn the errors of a database that cannot be reached into :class:`BackendUnavailable`.
-
-    Outside a transaction, a connection the error left unusable is closed too, so the next
-    call connects afresh: service resumes as soon as the database answers, in a request or
-    not (Django itself only closes broken connections at the end of a request).
-    """
-
-    def unavailable(self: Any, exc: Exception) -> BackendUnavailable:  # self.alias: a database
-        connection = connections[self.alias]
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
-        return BackendUnavailable(f"statekit cannot reach the database {self.alias!r}: {exc}")
-
-    if inspect.isgeneratorfunction(method):
-
-        @wraps(method)
-        def generate(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                yield from method(self, *args, **kwargs)
-            except DATABASE_DOWN as exc:
-                raise unavailable(self, exc) from exc
-
-        return cast(Method, generate)
-
-    @wraps(method)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except DATABASE_DOWN as exc:
-            raise unavailable(self, exc) from exc
-
-    return cast(Method, call)
-
-
-def _live(now: datetime) -> Q:
-    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-
-
-def _dead(key: StateKey, expires_at: datetime | None, now: datetime) -> bool:
-    return key.scope == EXPIRED or (expires_at is not None and expires_at <= now)
 
 
 def _expiry(now: datetime, ttl: float | None) -> datetime | None:
     return None if ttl is None else now + timedelta(seconds=ttl)
 
 
-class DatabaseBackend(BaseBackend):
+class DatabaseBackend(ListingQueries, CleanupQueries, BaseBackend):
+    """Reads and writes here; the inspection queries in :mod:`.db_listing`, the cleanup's
+    in :mod:`.db_cleanup`, the translation of a database that cannot be reached in
+    :mod:`.db_reach`."""
+
     uses_database = True
 
     def __init__(self) -> None:
         self.alias: str = get_settings()["DATABASE"]
         self._contended: dict[StateKey, float] = {}  # key: until when (monotonic) to lock
         self._statements: Statements | None = None
-
-    def _rows(self, key: StateKey) -> QuerySet[StateValue]:
-        return StateValue.objects.using(self.alias).filter(
-            scope=key.scope, owner=key.owner, name=key.name
-        )
 
     @reachable
     def fetch(self, key: StateKey, ttl: float | None = None) -> tuple[str, datetime | None] | None:
@@ -301,124 +231,3 @@ class DatabaseBackend(BaseBackend):
             rows.filter(scope=Scope.PAGE, owner__startswith=pages_of(old)).update(
                 owner=Concat(Value(new), Substr("owner", len(old) + 1))
             )
-
-    @reachable
-    def count_expired(self) -> int:
-        return StateValue.objects.using(self.alias).filter(expires_at__lte=timezone.now()).count()
-
-    @reachable
-    def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
-        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly the rows this
-        # statement deleted.
-        connection = connections[self.alias]
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        table = connection.ops.quote_name(StateValue._meta.db_table)
-        return self._delete_returning(expired_rows(connection.vendor, table), [now, limit, now])
-
-    @reachable
-    def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
-        # As pop_expired, but the values stay in the database.
-        connection = connections[self.alias]
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        table = connection.ops.quote_name(StateValue._meta.db_table)
-        kept = [part for pair in sorted(keep) for part in pair]
-        counts: Counter[tuple[str, str]] = Counter()
-        with transaction.atomic(using=self.alias), connection.cursor() as cursor:
-            cursor.execute(
-                drop_statement(connection.vendor, table, len(keep)),
-                [now, EXPIRED, *kept, limit, now],
-            )
-            for scope, name, *count in cursor:
-                counts[scope, name] += count[0] if count else 1
-        return counts
-
-    @reachable
-    def orphans(
-        self, scope: str, alive: Alive, dry_run: bool = False
-    ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
-        rows = StateValue.objects.using(self.alias).filter(scope=scope).order_by("owner")
-        last = None
-        while True:
-            page = rows if last is None else rows.filter(owner__gt=last)
-            owners = list(page.values_list("owner", flat=True).distinct()[:OWNER_BATCH])
-            living = alive({session_of(owner) for owner in owners})
-            doomed = [owner for owner in owners if session_of(owner) not in living]
-            if doomed and dry_run:
-                found = rows.filter(owner__in=doomed).values_list("owner", "name")
-                yield [(StateKey(scope, owner, name), None) for owner, name in found]
-            elif doomed:
-                marks = ", ".join(["%s"] * len(doomed))
-                yield self._delete_returning(f"scope = %s AND owner IN ({marks})", [scope, *doomed])
-            if len(owners) < OWNER_BATCH:
-                return
-            last = owners[-1]
-
-    def _delete_returning(self, where: str, params: list[Any]) -> list[tuple[StateKey, str]]:
-        connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
-        sql = f"DELETE FROM {table} WHERE {where} RETURNING scope, owner, name, value"
-        with transaction.atomic(using=self.alias), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [(StateKey(scope, owner, name), text) for scope, owner, name, text in cursor]
-
-    # -- inspection (the admin and ``manage.py statekit``) ---------------------------------
-
-    def selection(
-        self,
-        scope: str | None = None,
-        name: str | None = None,
-        owner: str | None = None,
-        expired: bool | None = False,
-        now: datetime | None = None,
-    ) -> Q:
-        """The rows :meth:`scan` selects, as a filter (the admin's list filters use it)."""
-        now = now or timezone.now()
-        found = ~INTERNAL
-        if scope:
-            found &= Q(scope=scope) | Q(scope=EXPIRED, name__startswith=buried_prefix(scope))
-        if name:
-            buried = Q(scope=EXPIRED, name__regex=buried_regex(name))
-            found &= (Q(name=name) & ~Q(scope=EXPIRED)) | buried
-        if owner:
-            found &= Q(owner=owner) | Q(owner__startswith=pages_of(owner))
-        if expired is False:
-            found &= _live(now) & ~Q(scope=EXPIRED)
-        elif expired:
-            found &= Q(expires_at__lte=now) | Q(scope=EXPIRED)
-        return found
-
-    @reachable
-    def scan(
-        self,
-        scope: str | None = None,
-        name: str | None = None,
-        owner: str | None = None,
-        *,
-        expired: bool | None = False,
-    ) -> Iterator[Entry]:
-        now = timezone.now()
-        rows = StateValue.objects.using(self.alias).filter(
-            self.selection(scope, name, owner, expired, now)
-        )
-        fields = ("pk", "scope", "owner", "name", "value", "expires_at", "updated_at")
-        last = 0
-        while True:  # keyset pagination: each query is short, whatever the table's size
-            batch = list(rows.filter(pk__gt=last).order_by("pk").values_list(*fields)[:SCAN_ROWS])
-            for _, row_scope, row_owner, row_name, text, expires_at, updated_at in batch:
-                key = StateKey(row_scope, row_owner, row_name)
-                yield Entry(key, text, expires_at, _dead(key, expires_at, now), updated_at)
-            if len(batch) < SCAN_ROWS:
-                return
-            last = batch[-1][0]
-
-    @reachable
-    def entry(self, key: StateKey) -> Entry | None:
-        found = self._rows(key).values_list("value", "expires_at", "updated_at")[:1]
-        if not found:
-            return None
-        text, expires_at, updated_at = found[0]
-        return Entry(key, text, expires_at, _dead(key, expires_at, timezone.now()), updated_at)
-
-    @reachable
-    def discard(self, key: StateKey) -> bool:
-        return self._rows(key).delete()[0] > 0

@@ -19,7 +19,7 @@ import time
 from django.db.models import F
 
 from statekit.backends.cluster import server_id
-from statekit.backends.db import reachable
+from statekit.backends.db_reach import reachable
 from statekit.backends.redis import Client
 from statekit.models import CacheEpoch
 

@@ -1,30 +1,21 @@
 """The one place statekit talks to Redis from: the client behind a Django cache alias, or of
 the Redis Cluster of ``STATEKIT["REDIS_CLUSTER"]`` (and their redis.asyncio twins, one per
-event loop), the names of statekit's keys in it, and the one translation of "Redis cannot be
-reached" into :class:`~statekit.exceptions.BackendUnavailable` (:class:`Reach`)."""
+event loop: :mod:`statekit.backends.redis_async`), the names of statekit's keys in it, and
+the one translation of "Redis cannot be reached" into
+:class:`~statekit.exceptions.BackendUnavailable` (:class:`Reach`)."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import threading
-import weakref
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from types import TracebackType
-from typing import Any, NamedTuple, cast
+from typing import Any, TypeGuard, cast
 
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
-from redis import ConnectionPool, Redis
-from redis import asyncio as aredis
-from redis import connection as sync_connection
-from redis.asyncio import connection as async_connection
-from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.asyncio.connection import AbstractConnection
+from redis import Redis
 from redis.cluster import RedisCluster
-from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, RedisClusterException, TimeoutError
+from redis.exceptions import ConnectionError, TimeoutError
 
 from statekit.backends.cluster import (
     CLUSTER_DOWN,
@@ -34,13 +25,12 @@ from statekit.backends.cluster import (
     shown,
     unreachable_cluster,
 )
+from statekit.backends.redis_async import LoopClients
 from statekit.conf import get_settings
-from statekit.exceptions import BackendUnavailable
-from statekit.keys import SHARDS, Scope, StateKey, pages_of, shard_of
+from statekit.exceptions import BackendUnavailable, StateTypeError
+from statekit.keys import SHARDS, Scope, StateKey, pages_of, parse_key, shard_of
 
 REDIS_DOWN = (ConnectionError, TimeoutError, *CLUSTER_DOWN)
-#: What ``except`` catches to then ask :func:`down` (one case of RedisClusterException is).
-REDIS_FAILING = (*REDIS_DOWN, RedisClusterException)
 SCAN_BATCH = 1000
 #: A sync client: one Redis, or a Redis Cluster.
 Client = Redis | RedisCluster
@@ -126,10 +116,10 @@ class RedisKeys:
             tag, _, text = text.partition("}:")
             if not tag.startswith("{"):
                 return None
-        parts = text.split(":", 2)
-        if len(parts) != 3 or parts[0] not in Scope.values:
+        try:
+            return parse_key(text)
+        except StateTypeError:
             return None
-        return StateKey(*parts)
 
     def scan(self, pattern: str) -> Iterator[list[bytes | str]]:
         """The names that match ``pattern``, in batches, from every master of a cluster."""
@@ -160,7 +150,7 @@ def glob_literal(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
-def down(exc: BaseException | None) -> bool:
+def down(exc: BaseException | None) -> TypeGuard[Exception]:
     """Whether ``exc`` says Redis cannot be reached (or a cluster cannot serve a slot)."""
     return isinstance(exc, REDIS_DOWN) or unreachable_cluster(exc)
 
@@ -168,7 +158,8 @@ def down(exc: BaseException | None) -> bool:
 class Reach:
     """``with reach: ...`` or ``async with reach: ...``: a Redis that cannot be reached
     (connection refused or lost, a timeout, a cluster slot without a master) raises
-    BackendUnavailable, naming the cache alias or the cluster, from the original error."""
+    BackendUnavailable, naming the cache alias or the cluster, from the original error. For
+    a caller that can do without Redis, :meth:`fallback` ends the block instead."""
 
     __slots__ = ("where",)
 
@@ -192,112 +183,38 @@ class Reach:
     ) -> None:
         self.__exit__(kind, exc, tb)
 
-
-class AsyncRedis(NamedTuple):
-    """The redis.asyncio client of one event loop, with the Lua scripts registered on it."""
-
-    client: aredis.Redis | AsyncRedisCluster
-    lua: dict[str, AsyncScript]
-
-
-#: The asyncio twin of each redis-py connection class whose settings carry over.
-ASYNC_CONNECTIONS: dict[type[Any], type[AbstractConnection]] = {
-    sync_connection.Connection: async_connection.Connection,
-    sync_connection.SSLConnection: async_connection.SSLConnection,
-    sync_connection.UnixDomainSocketConnection: async_connection.UnixDomainSocketConnection,
-}
+    def fallback(self, lost: Callable[[Exception], None]) -> Fallback:
+        """``with reach.fallback(lost) as attempt: ...``: a Redis that cannot be reached
+        ends the block quietly, hands its error to ``lost`` and sets ``attempt.lost``; the
+        caller then does without Redis (cached_db: the database alone)."""
+        return Fallback(lost)
 
 
-#: Connection settings that carry over to an asyncio connection (with the ``ssl_*`` ones the
-#: asyncio class takes). Not the objects a sync pool keeps (its retry, parser, handlers).
-SETTINGS = frozenset(
-    "host port path db username password credential_provider client_name lib_name "
-    "lib_version protocol encoding encoding_errors decode_responses health_check_interval "
-    "retry_on_timeout retry_on_error socket_timeout socket_connect_timeout socket_keepalive "
-    "socket_keepalive_options socket_read_size socket_type".split()
-)
+class Fallback:
+    """One block that may do without Redis (see :meth:`Reach.fallback`)."""
 
+    __slots__ = ("_report", "lost")
 
-def _parameters(cls: type[Any]) -> set[str]:
-    """The keyword arguments that the ``__init__`` of ``cls`` and of its bases name."""
-    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        if init := klass.__dict__.get("__init__"):
-            names |= {
-                p.name for p in inspect.signature(init).parameters.values() if p.kind in named
-            }
-    return names - {"self"}
+    def __init__(self, report: Callable[[Exception], None]) -> None:
+        self.lost = False  # whether Redis could not be reached in the block
+        self._report = report
 
+    def __enter__(self) -> Fallback:
+        return self
 
-class LoopClients:
-    """``await clients.get()``: the :class:`AsyncRedis` of the running event loop.
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if not down(exc):
+            return False
+        self.lost = True
+        self._report(exc)
+        return True
 
-    redis.asyncio connections belong to the loop that opened them, so each loop gets its own
-    client, built from the connection settings (address, database, credentials, timeouts,
-    TLS, pool size) of a sync client (:meth:`of`) or by a cluster's ``make``, and never used
-    in another loop. A client is closed
-    when its loop shuts down its async generators (``asyncio.run``, asgiref's
-    ``async_to_sync``, ASGI servers); one whose loop was closed without that is dropped at
-    the next look-up. :meth:`of` gives ``None`` for a client it cannot rebuild (Sentinel, a
-    custom pool or connection class): the caller then keeps to threads.
-    """
+    async def __aenter__(self) -> Fallback:
+        return self
 
-    def __init__(
-        self, make: Callable[[], aredis.Redis | AsyncRedisCluster], lua: dict[str, str]
-    ) -> None:
-        self._make = make  # a new client (for the running loop)
-        self._lua = lua
-        self._lock = threading.Lock()  # one loop per thread: look-ups race across threads
-        self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[AsyncRedis, AsyncGenerator[None]]
-        ] = weakref.WeakKeyDictionary()
-
-    @classmethod
-    def of(cls, sync: Redis, lua: dict[str, str] | None = None) -> LoopClients | None:
-        pool = sync.connection_pool
-        twin = ASYNC_CONNECTIONS.get(pool.connection_class)
-        if type(pool) is not ConnectionPool or twin is None:
-            return None
-        accepted = _parameters(twin)
-        settings = {
-            k: v
-            for k, v in pool.connection_kwargs.items()
-            if k in accepted and (k in SETTINGS or k.startswith("ssl_"))
-        }
-        settings["max_connections"] = pool.max_connections
-
-        def make() -> aredis.Redis:
-            pool = aredis.ConnectionPool(connection_class=twin, **settings)
-            return aredis.Redis(connection_pool=pool)
-
-        return cls(make, lua or {})
-
-    async def get(self) -> AsyncRedis:
-        loop = asyncio.get_running_loop()
-        found = self._by_loop.get(loop)
-        return found[0] if found is not None else await self._open(loop)
-
-    async def _open(self, loop: asyncio.AbstractEventLoop) -> AsyncRedis:
-        client = self._make()
-        found = AsyncRedis(client, {n: client.register_script(c) for n, c in self._lua.items()})
-        closer = self._closing(loop, client)
-        await anext(closer)  # now the loop knows it: it closes it when it shuts down
-        with self._lock:
-            for ended in [other for other in self._by_loop if other.is_closed()]:
-                del self._by_loop[ended]
-            self._by_loop[loop] = (found, closer)
-        return found
-
-    async def _closing(
-        self, loop: asyncio.AbstractEventLoop, client: aredis.Redis | AsyncRedisCluster
-    ) -> AsyncGenerator[None]:
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._by_loop.pop(loop, None)
-            if isinstance(client, aredis.Redis):
-                await client.aclose(close_connection_pool=True)
-            else:
-                await client.aclose()
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return self.__exit__(kind, exc, tb)

@@ -40,6 +40,7 @@ from django.http import HttpRequest
 
 from statekit.conf import DEFAULTS, get_settings
 from statekit.exceptions import PageIdMissing
+from statekit.keys import renamed, session_of
 from statekit.lifecycle.sessions import alive
 from statekit.signals import page_closed, session_ended, session_moved
 from statekit.state.pages import page_id_of, verify
@@ -160,21 +161,21 @@ class ResourcePool:
     def _move(self, old: str, new: str) -> None:
         """The session's key changed (login): its objects, and their pages, follow it."""
         with self._lock:
-            for key in [key for key in self._entries if _session_of(key) == old]:
+            for key in [key for key in self._entries if session_of(key) == old]:
                 entry = self._entries.pop(key)
-                self._entries[_renamed(key, old, new)] = entry
+                self._entries[renamed(key, old, new)] = entry
                 if entry.page:
-                    entry.page = _renamed(entry.page, old, new)
+                    entry.page = renamed(entry.page, old, new)
 
     def _sweep(self, alive: Callable[[set[str]], set[str]]) -> None:
         now = time.monotonic()
         with self._lock:
-            sessions = {_session_of(key) for key in self._entries}
+            sessions = {session_of(key) for key in self._entries}
         living = alive(sessions)
         ttl = self.ttl
 
         def doomed(key: str, entry: _Entry) -> bool:
-            session = _session_of(key)  # not one added meanwhile:
+            session = session_of(key)  # not one added meanwhile:
             idle = ttl is not None and now - entry.used > ttl
             return (session in sessions and session not in living) or idle
 
@@ -221,7 +222,7 @@ def session_resource(
 @receiver(session_ended)
 def _session_ended(*, session_key: str, **kwargs: Any) -> None:
     for pool in list(_pools):
-        pool._take(lambda key, entry: _session_of(key) == session_key)
+        pool._take(lambda key, entry: session_of(key) == session_key)
 
 
 @receiver(session_moved)
@@ -254,17 +255,6 @@ def drain(timeout: float = 10) -> None:
     _start_worker()
     if not done.wait(timeout):
         raise TimeoutError("statekit: session resources did not close in time.")
-
-
-def _session_of(key: str) -> str:
-    """The session key of a pool's key: a session key, or a page owner ``<session>.<token>``."""
-    return key.partition(".")[0]
-
-
-def _renamed(owner: str, old: str, new: str) -> str:
-    """``owner`` (a session key or a page owner) with session key ``old`` replaced by ``new``."""
-    session, dot, token = owner.partition(".")
-    return new + dot + token if session == old else owner
 
 
 def _close_later(pool: ResourcePool, obj: Any) -> None:

@@ -31,6 +31,10 @@ from statekit.models import StateValue
 from statekit.registry import lookup
 from statekit.state.scopes import GlobalState, OwnedState
 
+#: The statuses a listing selects by (the admin's filter, ``manage.py statekit --status``):
+#: the ``expired`` argument of ``backend.scan()``.
+STATUSES = {"live": False, "expired": True}
+
 
 class NotDeclared(StateError, LookupError):
     """No variable of that scope and name is declared (in the modules loaded so far)."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from statekit.codec import _child as child_path
+from statekit.codec import child_path
 from statekit.exceptions import StateTypeError
 from statekit.state.schema_nodes import (
     SCALARS,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from statekit.codec import _child as child_path
+from statekit.codec import child_path
 from statekit.exceptions import StateTypeError
 
 

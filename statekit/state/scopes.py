@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from statekit.keys import Scope, StateKey
 from statekit.state.pages import apage_owner, page_owner
 from statekit.state.sessions import asession_key, session_key
-from statekit.state.variable import Default, Number, T, Variable, _qualname
+from statekit.state.variable import Default, Number, T, Variable, qualname
 
 
 class GlobalState(Variable[T]):
@@ -105,7 +105,7 @@ class OwnedState(Variable[T]):
         super().__init__(name, default=default, ttl=ttl, schema=schema)
 
     def _signature(self) -> tuple[Any, ...]:
-        return (*super()._signature(), _qualname(self.on_expire))
+        return (*super()._signature(), qualname(self.on_expire))
 
     def _key(self, owner: Any) -> StateKey:
         raise NotImplementedError("subclasses of OwnedState must provide a _key() method")

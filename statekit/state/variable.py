@@ -57,7 +57,7 @@ def _caller_module() -> str:
 Default: TypeAlias = T | Callable[[], T] | None
 
 
-def _qualname(fn: Callable[..., Any] | None) -> str | None:
+def qualname(fn: Callable[..., Any] | None) -> str | None:
     if fn is None:
         return None
     return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}"
@@ -100,7 +100,7 @@ class Variable(Generic[T]):
         self._register()
 
     def _signature(self) -> tuple[Any, ...]:
-        default = self._default_text or _qualname(self._factory)
+        default = self._default_text or qualname(self._factory)
         return (type(self), default, self.ttl, repr(self.schema))
 
     def _fitting_default(self, default: Any) -> Any:

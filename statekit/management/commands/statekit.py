@@ -27,6 +27,7 @@ from statekit.keys import SCOPES, Scope, origin
 from statekit.management.commands._lines import export_line, planned, when
 from statekit.registry import load_declarations
 from statekit.state.inspection import (
+    STATUSES,
     expire_now,
     parse,
     remove,
@@ -35,7 +36,7 @@ from statekit.state.inspection import (
     write,
 )
 
-STATUSES = {"live": False, "expired": True, "all": None}
+STATUS_CHOICES: dict[str, bool | None] = {**STATUSES, "all": None}
 MAX_ERRORS = 20  # import: errors shown before "... and N more"
 
 
@@ -62,7 +63,7 @@ class Command(BaseCommand):
 
         sub = commands.add_parser("list", help="List stored values (a table, or --json).")
         filters(sub)
-        sub.add_argument("--status", choices=STATUSES, default="live", help="live (default).")
+        sub.add_argument("--status", choices=STATUS_CHOICES, default="live", help="live (default).")
         sub.add_argument("--limit", type=int, help="At most this many values.")
         sub.add_argument(
             "--json", action="store_true", dest="as_json", help="A JSON array, not a table."
@@ -153,7 +154,7 @@ class Command(BaseCommand):
     ) -> None:
         if limit is not None and limit < 0:
             raise CommandError("--limit must be 0 or more.")
-        found = get_backend().scan(scope, name, owner, expired=STATUSES[status])
+        found = get_backend().scan(scope, name, owner, expired=STATUS_CHOICES[status])
         found = iter(islice(found, limit) if limit is not None else found)
         first = next(found, None)  # a failing backend fails before any output
         found = chain([first], found) if first is not None else iter(())
