@@ -220,7 +220,7 @@ def run(ops: int, rounds: int, db_ops: int, profiles: list[str] | None) -> list[
         assert value.get() == VALUE  # this miss fills the cache ...
         assert cache.get("raw:value") == VALUE
         cached = client.get(get_backend().keys.key(StateKey("global", "", value.name)))
-        assert cached is not None and cached[:1] == b"v", cached  # ... and now it is warm
+        assert cached is not None and cached[:1] == b"w", cached  # ... and now it is warm
         raw_get = partial(cache.get, "raw:value")
         label = "cache.get      vs GlobalState.get()"
         results.append(compare(label, "cached_db", raw_get, value.get, ops, rounds, TARGET))

@@ -150,7 +150,7 @@ def server(kind: str, workers: int, env: dict[str, str], log: Path) -> Iterator[
         proc = subprocess.Popen(
             [sys.executable, "-m", *args, "--log-level", "warning"],
             cwd=ROOT,
-            env=env,
+            env={**env, "BENCH_SERVER": kind},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

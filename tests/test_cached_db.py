@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import timedelta
+
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import caches
 from django.db import transaction
+from django.db.models import QuerySet
 from django.test import override_settings
+from django.utils import timezone
 
-from statekit import GlobalState
+from statekit import GlobalState, SessionState
 from statekit.backends import StateKey, get_backend
 from statekit.models import StateValue
-from tests.conftest import clear_redis_prefix, needs, unique_prefix
+from tests.conftest import ALL_BACKENDS, clear_redis_prefix, needs, unique_prefix
 from tests.redis_server import cached_copy
 
 pytestmark = [
@@ -26,6 +33,12 @@ def cached_db():
     with override_settings(STATEKIT={**conf, "KEY_PREFIX": prefix}):
         yield get_backend()
     clear_redis_prefix("redis", prefix)
+
+
+#: cached_db on one Redis and on the tests' Redis Cluster (the ``backend`` fixture's params).
+on_either = pytest.mark.parametrize(
+    "backend", [p for p in ALL_BACKENDS if p.id.startswith("cached_db")], indirect=True
+)
 
 
 def _write_row_behind_statekits_back(name: str, text: str) -> None:
@@ -98,3 +111,63 @@ def test_a_copy_without_an_epoch_is_replaced_on_the_next_read(cached_db, name):
     redis.set(cached_db.keys.key(StateKey("global", "", name)), b"v1")
     assert counter.get() == 2
     assert cached_copy(redis, name) == (cached_db.epoch.value, "2")
+
+
+def test_a_copy_from_before_copies_carried_their_expiry_is_a_miss(cached_db, name):
+    """ "v<epoch>:<text>" (a statekit whose copies did not carry the expiry): refilled."""
+    counter = GlobalState(name, default=0)
+    counter.set(2)
+    redis = caches["redis"].client.get_client(write=True)
+    redis.set(
+        cached_db.keys.key(StateKey("global", "", name)), b"v%d:1" % cached_db.epoch.current()
+    )
+    assert counter.get() == 2
+    assert cached_copy(redis, name) == (cached_db.epoch.value, "2")
+
+
+def _session() -> str:
+    session = SessionStore()
+    session.create()
+    return str(session.session_key)
+
+
+def _expires_in(rows: QuerySet[StateValue], name: str) -> float:
+    (expires_at,) = rows.filter(name=name).values_list("expires_at", flat=True)
+    return (expires_at - timezone.now()).total_seconds()
+
+
+@on_either
+def test_reads_with_a_ttl_come_from_the_cache_until_the_expiry_must_be_extended(backend, name):
+    visits = SessionState(name, default=0, ttl=60)  # extended once short by 6 s (the slack)
+    owner = _session()
+    rows = StateValue.objects.using("postgres").filter(scope="session", owner=owner)
+    visits.set(owner, 1)
+    assert visits.get(owner) == 1  # a miss: the copy is filled, with the expiry
+    rows.filter(name=name).update(value="2", expires_at=timezone.now() + timedelta(seconds=50))
+    assert visits.get(owner) == 1  # served by Redis: its copy's expiry is not due
+    # The copy as it is after 10 s of reads: its expiry is short of now + ttl by more than
+    # the slack, so the next read extends the database's, and refills the copy.
+    copy = backend.keys.key(StateKey("session", owner, name))
+    stale = b"w%d:%d:1" % (backend.epoch.current(), (time.time() + 50) * 1000)
+    backend.keys.redis.set(copy, stale)
+    assert visits.get(owner) == 2  # the database's, extended
+    assert _expires_in(rows, name) > 55
+    rows.filter(name=name).update(value="3")
+    assert visits.get(owner) == 2  # served by the refilled copy
+    visits.set(owner, 4)
+    assert visits.get(owner) == 4  # a write deletes the copy, as without a ttl
+
+
+@on_either
+def test_async_reads_with_a_ttl_come_from_the_cache(backend, name):
+    visits = SessionState(name, default=0, ttl=60)
+    owner = _session()
+    visits.set(owner, 1)
+    assert visits.get(owner) == 1
+    _write_row_behind_statekits_back(name, "2")
+
+    async def read() -> int:
+        backend.epoch.current()  # not due: aget needs no query for it
+        return await visits.aget(owner)
+
+    assert asyncio.run(read()) == 1

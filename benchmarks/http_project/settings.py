@@ -4,6 +4,7 @@ them for each server it starts):
 - ``BENCH_BACKEND``: ``db-sqlite``, ``db-postgres``, ``cache`` or ``cached_db``; the session
   engine matches it (db, db, cache, cached_db);
 - ``BENCH_MIDDLEWARE``: ``1`` (default) puts ``StatekitMiddleware`` in MIDDLEWARE, ``0`` not;
+- ``BENCH_SERVER``: ``uvicorn`` gives PostgreSQL Django's connection pool (psycopg-pool);
 - ``BENCH_SQLITE``, ``BENCH_PG_NAME``, ``BENCH_REDIS_URL``, ``BENCH_PREFIX``: where state goes
   (a SQLite file, a PostgreSQL database of the benchmark's own, a Redis db and key prefix);
 - ``BENCH_REDIS_CLUSTER``: startup nodes (space-separated) of a Redis Cluster that holds
@@ -62,6 +63,12 @@ else:
             "CONN_MAX_AGE": None,  # one connection per worker, as in production
         }
     }
+    if os.environ.get("BENCH_SERVER") == "uvicorn":
+        # Under ASGI each request runs its sync code in a thread of its own, so persistent
+        # connections pile up (one per request until collected): Django's pool instead, as
+        # its docs advise, small enough for a shared server (workers x 4 per database).
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 4}}
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

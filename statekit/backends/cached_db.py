@@ -3,13 +3,17 @@
 Coherence:
 
 - A write commits to the database, then deletes the cached copy (after the transaction
-  commits, when one is open). Reads inside a transaction go to the database, and so do
-  reads that slide a ttl. A cached copy never outlives the row's expiry.
+  commits, when one is open). Reads inside a transaction go to the database. A cached copy
+  never outlives the row's expiry, and carries it: a read with a ttl is served from the
+  copy as long as the database would not extend the expiry (``slack`` in
+  :mod:`statekit.backends.db`); the read that must extend it goes to the database under a
+  lease that replaces the copy.
 - A read that misses takes a short lease on the key (``SET NX``), reads the database and
   stores the row only if its lease is still there. A write that lands meanwhile deletes the
   lease, so an old row read before that write is never cached after it.
 - Cached copies carry an *epoch* (:mod:`statekit.backends.epoch`), a counter kept in the
-  database: ``v<epoch>:<text>``, or ``n<epoch>:`` when the database holds no live value. A
+  database: ``w<epoch>:<expiry>:<text>`` (expiry: Unix time in ms, empty for none), or
+  ``n<epoch>::`` when the database holds no live value (other forms: a miss). A
   write whose deletion did not certainly happen (Redis failed, or this process skips Redis
   while it believes it down) moves the epoch once it committed, and so does a Redis that
   restarted. A read serves a copy only if its epoch is not older than the process's view of
@@ -22,9 +26,9 @@ Coherence:
 - Redis down: reads and writes carry on against the database and a warning is logged. Redis
   is tried again every ``RETRY_SECONDS``, so an outage does not cost a timeout per request.
 - Database down: :class:`BackendUnavailable`, also for a cached read whose epoch is due.
-- ``aget`` reads the cached copy on the event loop's own redis.asyncio client; a miss, a
-  sliding ttl, an epoch due, and every write go to the database in a thread (Django's ORM
-  has no native async path for it).
+- ``aget`` reads the cached copy on the event loop's own redis.asyncio client; a miss, an
+  expiry to extend, an epoch due, and every write go to the database in a thread (Django's
+  ORM has no native async path for it).
 """
 
 from __future__ import annotations
@@ -36,12 +40,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connections
 from django.utils import timezone
 
 from statekit.backends.base import Alive
-from statekit.backends.db import DatabaseBackend
+from statekit.backends.db import DatabaseBackend, slack
 from statekit.backends.epoch import Epoch
 from statekit.backends.redis import RedisKeys
 from statekit.conf import get_settings
@@ -52,17 +57,19 @@ logger = logging.getLogger("statekit")
 
 LEASE_MS = 5000
 RETRY_SECONDS = 1.0
-COPY = re.compile(rb"([vn])(\d+):")  # a cached copy: "v<epoch>:<text>" or "n<epoch>:"
+COPY = re.compile(rb"([wn])(\d+):(\d*):")  # a cached copy's head: kind, epoch, expiry
 
 # Put lease ARGV[1] for ARGV[3] ms on a key that holds no lease ("l...") and no copy of
-# epoch ARGV[2] or later; return whether it did.
+# epoch ARGV[2] or later, except a copy that starts with ARGV[4] (one whose expiry a read
+# extends); return whether it did. Replacing a copy is always safe: what a lease stores was
+# read after the lease was put, and a write since then deleted the lease.
 CLAIM = """
 local held = redis.call('GET', KEYS[1])
-if held then
+if held and (ARGV[4] == '' or string.sub(held, 1, #ARGV[4]) ~= ARGV[4]) then
   if string.sub(held, 1, 1) == 'l' then
     return 0
   end
-  local epoch = string.match(held, '^[vn](%d+):')
+  local epoch = string.match(held, '^[wn](%d+):')
   if epoch and tonumber(epoch) >= tonumber(ARGV[2]) then
     return 0
   end
@@ -80,16 +87,28 @@ return 0
 """
 
 
-def _served(cached: bytes | str | None, epoch: int) -> tuple[str | None] | None:
-    """``(text,)`` to serve from a cached copy (``(None,)``: no value), or None when
-    ``cached`` is no copy of ``epoch`` or later (a miss, a lease, a copy from before a
-    move)."""
+class Copy(NamedTuple):
+    text: str | None  # None: the database held no live value
+    expires: float | None  # the row's expiry when copied (Unix time), None for none
+    head: bytes  # "w<epoch>:<expiry>:": a read that extends the expiry replaces this copy
+
+    def stale_for(self, ttl: float | None) -> bool:
+        """Whether a read with ``ttl`` must extend the expiry: the database's, not this."""
+        if ttl is None or self.expires is None:
+            return False
+        return time.time() + ttl - self.expires > slack(ttl)
+
+
+def _copy(cached: bytes | str | None, epoch: int) -> Copy | None:
+    """The cached copy in ``cached``, or None when it is no copy of ``epoch`` or later (a
+    miss, a lease, a copy from before a move or from an older statekit)."""
     if not isinstance(cached, bytes):  # None (statekit's clients answer bytes)
         return None
     copy = COPY.match(cached)
     if copy is None or int(copy[2]) < epoch:
         return None
-    return (cached[copy.end() :].decode() if copy[1] == b"v" else None,)
+    text = cached[copy.end() :].decode() if copy[1] == b"w" else None
+    return Copy(text, int(copy[3]) / 1000 if copy[3] else None, copy[0])
 
 
 class CachedDatabaseBackend(DatabaseBackend):
@@ -110,47 +129,50 @@ class CachedDatabaseBackend(DatabaseBackend):
     # -- reads -------------------------------------------------------------------------
 
     def get(self, key: StateKey, ttl: float | None = None) -> str | None:
-        # A sliding ttl is kept by the database: such reads go there.
-        if ttl is not None or connections[self.alias].in_atomic_block or not self._usable():
+        if connections[self.alias].in_atomic_block or not self._usable():
             return super().get(key, ttl)
         name = self.keys.key(key)
         with self.keys.reach.fallback(self._lost) as attempt:
             epoch = self.epoch.current()
-            cached = self.redis.get(name)
+            copy = _copy(self.redis.get(name), epoch)
             self._answered()
-            if (served := _served(cached, epoch)) is not None:
-                return served[0]
+            if copy is not None and not copy.stale_for(ttl):
+                return copy.text
             lease = b"l" + secrets.token_bytes(8)
-            leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS])
+            replace = b"" if copy is None else copy.head
+            leased = self._claim(keys=[name], args=[lease, epoch, LEASE_MS, replace])
         if attempt.lost:
-            return super().get(key)
-        found = self.fetch(key)
+            return super().get(key, ttl)
+        found = self.fetch(key, ttl)
         if leased:
             self._store(name, lease, epoch, found)
         return None if found is None else found[0]
 
     async def aget(self, key: StateKey, ttl: float | None = None) -> str | None:
         epoch = self.epoch.fresh()
-        if ttl is not None or epoch is None or self.aredis is None or not self._usable():
+        if epoch is None or self.aredis is None or not self._usable():
             return await super().aget(key, ttl)
         async with self.keys.reach.fallback(self._lost):
             conn = await self.aredis.get()
             cached = await conn.client.get(self.keys.key(key))
             self._answered()
-            if (served := _served(cached, epoch)) is not None:
-                return served[0]
-        return await super().aget(key, ttl)  # a miss: the database, under a lease
+            copy = _copy(cached, epoch)
+            if copy is not None and not copy.stale_for(ttl):
+                return copy.text
+        return await super().aget(key, ttl)  # the database, under a lease
 
     def _store(
         self, name: str, lease: bytes, epoch: int, found: tuple[str, datetime | None] | None
     ) -> None:
-        payload, ttl_ms = b"n%d:" % epoch, self.timeout_ms
+        payload, ttl_ms = b"n%d::" % epoch, self.timeout_ms
         if found is not None:
             text, expires_at = found
-            payload = b"v%d:" % epoch + text.encode()
+            expiry = b""
             if expires_at is not None:
+                expiry = b"%d" % int(expires_at.timestamp() * 1000)  # rounded down: not later
                 left = (expires_at - timezone.now()).total_seconds() * 1000
                 ttl_ms = min(ttl_ms, int(left))
+            payload = b"w%d:%s:" % (epoch, expiry) + text.encode()
         if ttl_ms <= 0:
             return
         with self.keys.reach.fallback(self._lost):

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from statekit.backends.base import BaseBackend, Updater, adding
 from statekit.backends.db_cleanup import CleanupQueries
+from statekit.backends.db_cursor import hot_cursor
 from statekit.backends.db_listing import ListingQueries
 from statekit.backends.db_reach import reachable
 from statekit.backends.sql import INTEGER, MAX_AMOUNT, Statements, statements
@@ -36,14 +37,20 @@ CONTENDED_SECONDS = 1.0  # after a lost compare-and-swap, lock the row for this 
 CONTENDED_KEYS = 1024  # contended keys remembered per process, at most
 
 
+def slack(ttl: float) -> float:
+    """How far (seconds) an expiry may fall short of now + ``ttl`` before a read with that
+    ``ttl`` extends it: reads do not write each time."""
+    return min(ttl / 10, 60)
+
+
 def _expiry(now: datetime, ttl: float | None) -> datetime | None:
     return None if ttl is None else now + timedelta(seconds=ttl)
 
 
 class DatabaseBackend(ListingQueries, CleanupQueries, BaseBackend):
-    """Reads and writes here; the inspection queries in :mod:`.db_listing`, the cleanup's
-    in :mod:`.db_cleanup`, the translation of a database that cannot be reached in
-    :mod:`.db_reach`."""
+    """Reads and writes here, their hot statements on :mod:`.db_cursor`'s cursor; the
+    inspection queries in :mod:`.db_listing`, the cleanup's in :mod:`.db_cleanup`, the
+    translation of a database that cannot be reached in :mod:`.db_reach`."""
 
     uses_database = True
 
@@ -57,7 +64,7 @@ class DatabaseBackend(ListingQueries, CleanupQueries, BaseBackend):
         """The live ``(text, expires_at)`` of ``key``, or ``None``.
 
         With ``ttl`` the read extends the expiry to now + ttl. To spare a write per read, it
-        only does so once the expiry is short of that by a tenth of ttl (at most 60 s).
+        only does so once the expiry is short of that by more than :func:`slack`.
         """
         now = timezone.now()
         adapt = connections[self.alias].ops.adapt_datetimefield_value
@@ -69,7 +76,7 @@ class DatabaseBackend(ListingQueries, CleanupQueries, BaseBackend):
             expires_at = timezone.make_aware(expires_at, UTC)
         if ttl is not None and expires_at is not None:
             fresh = now + timedelta(seconds=ttl)
-            if fresh - expires_at > timedelta(seconds=min(ttl / 10, 60)):
+            if (fresh - expires_at).total_seconds() > slack(ttl):
                 slide = [adapt(fresh), pk, adapt(now)]
                 if self._execute_count(self.statements().slide, slide):
                     expires_at = fresh
@@ -89,9 +96,9 @@ class DatabaseBackend(ListingQueries, CleanupQueries, BaseBackend):
 
     def _execute(self, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
         """Run ``sql``; its first row (the rest, if any, is not read)."""
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone() if cursor.description else None
+        cursor = hot_cursor(connections[self.alias])
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else None
 
     def _times(self, ttl: float | None) -> tuple[Any, Any]:
         """Now and the expiry a write with ``ttl`` gives, as the database takes them."""
@@ -153,9 +160,9 @@ class DatabaseBackend(ListingQueries, CleanupQueries, BaseBackend):
         return (old, new) if done else None
 
     def _execute_count(self, sql: str, params: list[Any]) -> int:
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return int(cursor.rowcount)
+        cursor = hot_cursor(connections[self.alias])
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
 
     def after_write(self, callback: Callable[[], None]) -> None:
         if connections[self.alias].in_atomic_block:
