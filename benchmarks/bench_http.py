@@ -88,17 +88,24 @@ async def _client(port: int, request: bytes, deadline: float, counts: list[int])
         writer.close()
 
 
-def load(port: int, path: str, seconds: float, clients: int, session: str) -> tuple[float, int]:
-    """req/s of ``clients`` concurrent clients on ``path`` for ``seconds``, and the errors."""
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={session}\r\n\r\n"
-    ).encode()
+def load(
+    port: int, path: str, seconds: float, clients: int, session: str | list[str]
+) -> tuple[float, int]:
+    """req/s of ``clients`` concurrent clients on ``path`` for ``seconds``, and the errors;
+    client i carries ``session`` (or the i-th of the list, round robin)."""
+    sessions = [session] if isinstance(session, str) else session
+    requests = [
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={key}\r\n\r\n".encode()
+        for key in sessions
+    ]
     counts = [0, 0]  # 200 responses, errors
 
     async def main() -> float:
         start = time.perf_counter()
         deadline = start + seconds
-        await asyncio.gather(*(_client(port, request, deadline, counts) for _ in range(clients)))
+        await asyncio.gather(
+            *(_client(port, requests[i % len(requests)], deadline, counts) for i in range(clients))
+        )
         return time.perf_counter() - start
 
     elapsed = asyncio.run(main())
@@ -184,8 +191,9 @@ def postgres(sql: str) -> None:
         conn.execute(sql)
 
 
-def prepare(backend: str, env: dict[str, str], stack: ExitStack) -> str:
-    """Create the backend's database (dropped when ``stack`` closes); the session key."""
+def prepare(backend: str, env: dict[str, str], stack: ExitStack) -> list[str]:
+    """Create the backend's database (dropped when ``stack`` closes); the session keys
+    (``BENCH_SESSIONS`` of them, default 1)."""
     if backend in ("db-postgres", "cached_db"):
         name = env["BENCH_PG_NAME"]
         postgres(f'CREATE DATABASE "{name}"')
@@ -196,7 +204,7 @@ def prepare(backend: str, env: dict[str, str], stack: ExitStack) -> str:
     done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"setting up {backend} failed: {done.stderr.strip().splitlines()[-1:]}")
-    return done.stdout.strip().splitlines()[-1]
+    return done.stdout.split()
 
 
 def delete_redis_keys() -> None:

@@ -35,6 +35,7 @@ from django.test import RequestFactory, override_settings
 from statekit import routing
 from statekit.state import pages
 from tests.live_server_settings import CHANNELS_REDIS_DB
+from tests.netns import LOCALHOST, Host
 from tests.services import REDIS_HOST, REDIS_PORT
 
 WS_PATH = "/ws/statekit/"
@@ -162,15 +163,18 @@ def channels_redis_prefix_fixture() -> Iterator[str]:
     client.close()
 
 
-SERVERS = {
-    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p"],
-    "uvicorn": ["-m", "uvicorn", "--ws", "websockets", "--lifespan", "off", "--port"],
+SERVERS = {  # the command line before the port; {host}: the address it listens on
+    "daphne": ["-m", "daphne", "-b", "{host}", "-p"],
+    "uvicorn": [
+        *("-m", "uvicorn", "--ws", "websockets", "--lifespan", "off"),
+        *("--host", "{host}", "--port"),
+    ],
 }
 
 
 class Server:
     """A daphne (or uvicorn) process serving the example project with websockets
-    (tests/live_asgi.py)."""
+    (tests/live_asgi.py), on ``host`` (127.0.0.1, or a host of tests/netns.py)."""
 
     def __init__(
         self,
@@ -179,21 +183,24 @@ class Server:
         kind: str = "daphne",
         args: tuple[str, ...] = (),
         app: str = "tests.live_asgi:application",
+        host: Host = LOCALHOST,
     ) -> None:
         self.app = app
         self.env = env
         self.kind = kind
         self.args = args  # more options of the server, e.g. ("--workers", "2")
+        self.host = host
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host.address}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log: Any = None
 
     def start(self) -> Server:
         self.log = tempfile.TemporaryFile()  # its output, shown when it does not start
         command = [sys.executable, *SERVERS[self.kind], str(self.port), *self.args]
+        command = [part.format(host=self.host.address) for part in command]
         self.process = subprocess.Popen(
-            [*command, self.app],
+            self.host.command([*command, self.app]),
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

@@ -29,13 +29,16 @@ def available() -> str | None:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host  # the address it listens on (clients of its network may log in)
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="statekit-pg-")
         user = pwd.getpwnam("postgres")
         os.chown(self.dir, user.pw_uid, user.pw_gid)
         self.data = f"{self.dir}/data"
         self._as_postgres(f"{BIN}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres")
+        with open(f"{self.data}/pg_hba.conf", "a") as hba:
+            hba.write("host all all samenet trust\n")  # the hosts on the bridge of a test
 
     def _as_postgres(self, *command: str) -> None:
         subprocess.run(
@@ -46,7 +49,7 @@ class PostgresServer:
         )
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses={self.host}"
         self._as_postgres(
             f"{BIN}/pg_ctl", "-D", self.data, "-o", options, "-l", f"{self.dir}/log", "-w", "start"
         )
@@ -57,7 +60,7 @@ class PostgresServer:
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+            host=self.host, port=self.port, user="postgres", dbname="postgres", autocommit=True
         )
 
     def wait_answering(self, timeout: float = 60) -> float:

@@ -52,14 +52,16 @@ def cluster_port() -> int:
 
 
 class RedisClusterServers:
-    def __init__(self, masters: int = MASTERS) -> None:
+    def __init__(self, masters: int = MASTERS, host: str = "127.0.0.1") -> None:
+        self.host = host  # the address the nodes listen on and announce
         self.ports = [cluster_port() for _ in range(masters * 2)]
         self.dir = tempfile.mkdtemp(prefix="statekit-cluster-")
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
-        self.startup_nodes = [f"redis://127.0.0.1:{port}" for port in self.ports]
+        self.startup_nodes = [f"redis://{host}:{port}" for port in self.ports]
 
     def _spawn(self, port: int) -> None:
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+        command = ["redis-server", "--port", str(port), "--bind", self.host]
+        command += ["--protected-mode", "no"]  # on a bridge of the test's own, if not loopback
         command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
         home = os.path.join(self.dir, str(port))  # its own: a replica's sync writes a file
         os.makedirs(home, exist_ok=True)
@@ -81,13 +83,13 @@ class RedisClusterServers:
         for port in self.ports:
             self._spawn(port)
         command = ["redis-cli", "--cluster", "create"]
-        command += [f"127.0.0.1:{port}" for port in self.ports]
+        command += [f"{self.host}:{port}" for port in self.ports]
         command += ["--cluster-replicas", "1", "--cluster-yes"]
         subprocess.run(command, check=True, capture_output=True, timeout=60)
         self.wait_ok()
 
     def node(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=2)
+        return redis.Redis(host=self.host, port=port, socket_timeout=2, socket_connect_timeout=2)
 
     def client(self) -> RedisCluster:
         nodes = [ClusterNode("127.0.0.1", port) for port in self.ports]

@@ -29,20 +29,22 @@ def cached_copy(client: redis.Redis, name: str) -> tuple[int, str] | None:
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host  # the address it listens on
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="statekit-redis-")
         self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"redis://{host}:{self.port}/0"
 
     def start(self, *, empty: bool = False) -> None:
         """Start (again); ``empty``: without the data of the previous run."""
         if empty:
             shutil.rmtree(self.dir)
             self.dir = tempfile.mkdtemp(prefix="statekit-redis-")
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command = ["redis-server", "--port", str(self.port), "--bind", self.host]
         command += ["--dir", self.dir, "--save", "", "--appendonly", "yes"]
         command += ["--appendfsync", "always", "--daemonize", "no"]
+        command += ["--protected-mode", "no"]  # on a bridge of the test's own, if not loopback
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while True:
@@ -67,7 +69,7 @@ class RedisServer:
         shutil.move(snapshot, self.dir)
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        return redis.Redis(self.host, self.port, socket_timeout=1, socket_connect_timeout=1)
 
     def kill(self) -> None:
         assert self.process is not None

@@ -14,9 +14,10 @@ from tests.conftest import needs
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_bench(*args: str) -> str:
+def run_bench(*args: str, script: str = "benchmarks/bench_http.py") -> str:
+    """The output of a smoke run of ``script`` (--quick, 0.3 s per cell)."""
     done = subprocess.run(
-        [sys.executable, "benchmarks/bench_http.py", "--quick", "--seconds", "0.3", *args],
+        [sys.executable, script, "--quick", "--seconds", "0.3", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

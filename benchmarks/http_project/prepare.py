@@ -1,6 +1,7 @@
-"""Set up the benchmark's database for the backend in ``BENCH_BACKEND`` and print the key of a
-session that holds the values the session views read (``python -m
-benchmarks.http_project.prepare``, run by bench_http.py before it starts the servers)."""
+"""Set up the benchmark's database for the backend in ``BENCH_BACKEND`` and print the keys of
+``BENCH_SESSIONS`` sessions (default 1), one a line, that hold the values the session views
+read (``python -m benchmarks.http_project.prepare``, run by bench_http.py and bench_scale.py
+before they start the servers)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ def main() -> None:
         cursor.execute("CREATE TABLE IF NOT EXISTS bench_floor (id integer PRIMARY KEY, v bigint)")
         cursor.execute("DELETE FROM bench_floor")
         cursor.execute("INSERT INTO bench_floor VALUES (1, 0)")
-    store = import_module(settings.SESSION_ENGINE).SessionStore()
-    store["seen"] = 1
-    store.save()
-    seen.set(store.session_key, 1)
-    seen_ttl.set(store.session_key, 1)
-    print(store.session_key)
+    for _ in range(int(os.environ.get("BENCH_SESSIONS", "1"))):
+        store = import_module(settings.SESSION_ENGINE).SessionStore()
+        store["seen"] = 1
+        store.save()
+        seen.set(store.session_key, 1)
+        seen_ttl.set(store.session_key, 1)
+        print(store.session_key)
 
 
 if __name__ == "__main__":

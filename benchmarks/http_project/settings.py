@@ -6,7 +6,9 @@ them for each server it starts):
 - ``BENCH_MIDDLEWARE``: ``1`` (default) puts ``StatekitMiddleware`` in MIDDLEWARE, ``0`` not;
 - ``BENCH_SERVER``: ``uvicorn`` gives PostgreSQL Django's connection pool (psycopg-pool);
 - ``BENCH_SQLITE``, ``BENCH_PG_NAME``, ``BENCH_REDIS_URL``, ``BENCH_PREFIX``: where state goes
-  (a SQLite file, a PostgreSQL database of the benchmark's own, a Redis db and key prefix).
+  (a SQLite file, a PostgreSQL database of the benchmark's own, a Redis db and key prefix);
+- ``BENCH_REDIS_CLUSTER``: startup nodes (space-separated) of a Redis Cluster that holds
+  statekit's state instead (Django's sessions stay in ``BENCH_REDIS_URL``).
 """
 
 from __future__ import annotations
@@ -76,4 +78,6 @@ CACHES = {
 }
 STATEKIT_BACKEND = {"db-sqlite": "db", "db-postgres": "db"}.get(BACKEND, BACKEND)
 STATEKIT = {"BACKEND": STATEKIT_BACKEND, "KEY_PREFIX": "statekit"}
+if os.environ.get("BENCH_REDIS_CLUSTER"):  # bench_scale.py: state on a Redis Cluster
+    STATEKIT["REDIS_CLUSTER"] = os.environ["BENCH_REDIS_CLUSTER"].split()
 SESSION_ENGINE = "django.contrib.sessions.backends." + STATEKIT_BACKEND

@@ -10,6 +10,8 @@ through ``sync_to_async``, as statekit's async calls and Django's ORM do.
 
 from __future__ import annotations
 
+from itertools import count
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
@@ -23,6 +25,7 @@ seen = SessionState("bench.seen", default=0)
 seen_ttl = SessionState("bench.seen_ttl", default=0, ttl=3600)
 
 FLOOR_KEY = f"{settings.PREFIX}:floor"
+calls = count()  # this process's requests to the session mix
 
 
 def raw_incr() -> int:
@@ -64,6 +67,13 @@ def session_floor(request: HttpRequest) -> HttpResponse:
     return text(request.session.get("seen", 0))
 
 
+def mix(request: HttpRequest) -> HttpResponse:
+    """A session's read/write mix (bench_scale.py): three reads to one atomic write."""
+    if next(calls) % 4 == 0:
+        return text(seen.incr(request))
+    return text(seen.get(request))
+
+
 async def aempty(request: HttpRequest) -> HttpResponse:
     return text("")
 
@@ -86,3 +96,9 @@ async def asession_ttl(request: HttpRequest) -> HttpResponse:
 
 async def asession_floor(request: HttpRequest) -> HttpResponse:
     return text(await request.session.aget("seen", 0))
+
+
+async def amix(request: HttpRequest) -> HttpResponse:
+    if next(calls) % 4 == 0:
+        return text(await seen.aincr(request))
+    return text(await seen.aget(request))
