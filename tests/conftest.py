@@ -85,12 +85,8 @@ def clear_redis_prefix(alias: str, prefix: str) -> None:
 @pytest.fixture(scope="session")
 def redis_cluster():
     """A Redis Cluster of the run's own (tests/redis_cluster.py), started at first use."""
-    servers = RedisClusterServers()
-    try:
-        servers.start()
+    with RedisClusterServers() as servers:
         yield servers
-    finally:
-        servers.close()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -8,8 +8,8 @@ silent master over to its replica.
 
 Interface (other tests build on it, keep it stable):
 
-- ``RedisClusterServers()``, ``.start()``, ``.close()``; the pytest fixture ``redis_cluster``
-  (tests/conftest.py) gives one started cluster per test session.
+- ``with RedisClusterServers() as servers:`` (or ``.start()``, ``.close()``); the pytest
+  fixture ``redis_cluster`` (tests/conftest.py) gives one started cluster per test session.
 - ``.startup_nodes``: ``["redis://127.0.0.1:<port>", ...]``, what ``STATEKIT["REDIS_CLUSTER"]``
   takes; ``.client()``: a redis-py ``RedisCluster`` on it.
 - ``.masters()`` / ``.master_of(key)``: the ports of the masters now / of a key's slot;
@@ -78,6 +78,18 @@ class RedisClusterServers:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
+
+    def __enter__(self) -> RedisClusterServers:
+        """Started (closed again if it does not start), closed at the end of the block."""
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def start(self) -> None:
         for port in self.ports:

@@ -25,12 +25,8 @@ pytestmark = needs("cluster", "postgres")
 @pytest.fixture
 def cluster():
     """A cluster of this test's own: it loses a master."""
-    servers = RedisClusterServers()
-    try:
-        servers.start()
+    with RedisClusterServers() as servers:
         yield servers
-    finally:
-        servers.close()
 
 
 def _until(check, what: str, timeout: float = 60) -> None:

@@ -81,9 +81,7 @@ def deployment(mode: str, store: str) -> Iterator[Deployment]:
         redis_server.start()
         cluster = {}
         if store == "cluster":
-            nodes = RedisClusterServers(host=net.gateway)
-            stack.callback(nodes.close)
-            nodes.start()
+            nodes = stack.enter_context(RedisClusterServers(host=net.gateway))
             cluster = {"STATEKIT_MH_CLUSTER": " ".join(nodes.startup_nodes)}
         database = PostgresServer(host=net.gateway)
         stack.callback(database.close)
