@@ -8,9 +8,10 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from statekit import PageState, SessionState
-from statekit.backends import StateKey
+from statekit.backends import StateKey, get_backend
 from statekit.cleanup import cleanup
 from statekit.conf import get_settings
 from statekit.lifecycle.pages import close
@@ -39,6 +40,26 @@ def test_a_read_slides_the_ttl(backend, name):
         assert v.get("s1") == "kept"  # 3 s after the write, read every 0.5 s
     time.sleep(2.5)
     assert v.get("s1") == "gone"
+
+
+@every_backend
+def test_a_read_extends_the_expiry_once_it_is_short_by_the_slack(backend, statekit_state, name):
+    """Reads do not write each time: a read with a ttl of 100 s moves the expiry only once it
+    is more than 10 s (the slack) short of now + 100 s, on every backend."""
+    v = SessionState(name, default="gone", ttl=100)
+    v.set("s1", "kept")
+
+    def left() -> float:  # seconds until the stored expiry
+        [entry] = get_backend().scan("session", name)  # statekit_state's prefix
+        return (entry.expires_at - timezone.now()).total_seconds()
+
+    assert 98 < left() <= 100
+    statekit_state.clock.advance(5)
+    assert v.get("s1") == "kept"
+    assert 93 < left() <= 95  # 5 s short: within the slack, not extended
+    statekit_state.clock.advance(6)
+    assert v.get("s1") == "kept"
+    assert 98 < left() <= 100  # 11 s short: extended to now + 100 s
 
 
 @every_backend

@@ -27,6 +27,18 @@ Updater = Callable[[str | None], str]
 Alive = Callable[[set[str]], set[str]]
 
 
+#: A read with a ttl extends the expiry to now + ttl only once it is short of that by more
+#: than a tenth of the ttl, at most ``SLACK_MAX_SECONDS``: reads do not write each time.
+SLACK_FRACTION = 10
+SLACK_MAX_SECONDS = 60
+
+
+def slack(ttl: float) -> float:
+    """How far (seconds) an expiry may fall short of now + ``ttl`` before a read with that
+    ``ttl`` extends it (every backend: the database's rows, Redis's index)."""
+    return min(ttl / SLACK_FRACTION, SLACK_MAX_SECONDS)
+
+
 class Entry(NamedTuple):
     """A stored value, as :meth:`BaseBackend.scan` finds it."""
 

@@ -6,7 +6,7 @@ Coherence:
   commits, when one is open). Reads inside a transaction go to the database. A cached copy
   never outlives the row's expiry, and carries it: a read with a ttl is served from the
   copy as long as the database would not extend the expiry (``slack`` in
-  :mod:`statekit.backends.db`); the read that must extend it goes to the database under a
+  :mod:`statekit.backends.base`); the read that must extend it goes to the database under a
   lease that replaces the copy.
 - A read that misses takes a short lease on the key (``SET NX``), reads the database and
   stores the row only if its lease is still there. A write that lands meanwhile deletes the
@@ -45,8 +45,8 @@ from typing import NamedTuple
 from django.db import connections
 from django.utils import timezone
 
-from statekit.backends.base import Alive
-from statekit.backends.db import DatabaseBackend, slack
+from statekit.backends.base import Alive, slack
+from statekit.backends.db import DatabaseBackend
 from statekit.backends.epoch import Epoch
 from statekit.backends.redis import RedisKeys
 from statekit.conf import get_settings

@@ -23,7 +23,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from statekit.backends.base import BaseBackend, Updater, adding
+from statekit.backends.base import BaseBackend, Updater, adding, slack
 from statekit.backends.db_cleanup import CleanupQueries
 from statekit.backends.db_cursor import hot_cursor
 from statekit.backends.db_listing import ListingQueries
@@ -35,12 +35,6 @@ from statekit.models import StateValue
 
 CONTENDED_SECONDS = 1.0  # after a lost compare-and-swap, lock the row for this long
 CONTENDED_KEYS = 1024  # contended keys remembered per process, at most
-
-
-def slack(ttl: float) -> float:
-    """How far (seconds) an expiry may fall short of now + ``ttl`` before a read with that
-    ``ttl`` extends it: reads do not write each time."""
-    return min(ttl / 10, 60)
 
 
 def _expiry(now: datetime, ttl: float | None) -> datetime | None:
@@ -64,7 +58,8 @@ class DatabaseBackend(ListingQueries, CleanupQueries, BaseBackend):
         """The live ``(text, expires_at)`` of ``key``, or ``None``.
 
         With ``ttl`` the read extends the expiry to now + ttl. To spare a write per read, it
-        only does so once the expiry is short of that by more than :func:`slack`.
+        only does so once the expiry is short of that by more than
+        :func:`~statekit.backends.base.slack`.
         """
         now = timezone.now()
         adapt = connections[self.alias].ops.adapt_datetimefield_value

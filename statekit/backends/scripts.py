@@ -12,6 +12,8 @@ as a backstop for a project that never runs the cleanup.
 
 from __future__ import annotations
 
+from statekit.backends.base import SLACK_FRACTION, SLACK_MAX_SECONDS
+
 GRACE_MS = 24 * 3600 * 1000
 
 PRELUDE = f"""
@@ -44,12 +46,14 @@ local function track(key, index, ttl)
 end
 """
 
-# KEYS: key, index. ARGV: ttl ms (0: none). The live value; a ttl slides the expiry.
+# KEYS: key, index. ARGV: ttl ms (0: none). The live value; a ttl slides the expiry, once it
+# is short of now + ttl by more than the slack (statekit.backends.base.slack).
 READ = f"""{PRELUDE}
 local v, due = peek(KEYS[1], KEYS[2])
 if not v or dead(due) then return false end
 local ttl = tonumber(ARGV[1])
-if ttl > 0 and (due == nil or now + ttl > due) then track(KEYS[1], KEYS[2], ttl) end
+local slack = math.min(ttl / {SLACK_FRACTION}, {SLACK_MAX_SECONDS * 1000})
+if ttl > 0 and (due == nil or now + ttl - due > slack) then track(KEYS[1], KEYS[2], ttl) end
 return v
 """
 
