@@ -20,7 +20,7 @@ from django.utils.html import escape
 
 from example_project.demo import views
 from example_project.demo.demos import APP, DEMOS, excerpt
-from example_project.demo.state import cart, cart_count, scores
+from example_project.demo.state import cart, cart_count, poll_question, poll_votes, scores
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +32,7 @@ KEY_LINES = {
     "credentials": "encrypted=True",
     "scores": "scores.update(lambda scores: [*scores, score])",
     "chat": "chat.update(request, lambda history: [*history, message])",
+    "poll": "events_view(render=poll_html)",
 }
 
 
@@ -53,9 +54,9 @@ def test_each_page_load_counts_a_visitor(client):
 
 
 @pytest.mark.django_db
-def test_the_index_links_the_six_demos(client):
+def test_the_index_links_the_seven_demos(client):
     html = client.get("/").text
-    assert len(DEMOS) == 6
+    assert len(DEMOS) == 7
     for demo in DEMOS.values():
         assert f'<a href="{reverse(demo.url_name)}">{escape(demo.title)}</a>' in html
 
@@ -122,6 +123,28 @@ def test_the_chat_belongs_to_the_page_that_sends_it(client):
 
 
 @pytest.mark.django_db
+def test_the_poll_counts_votes_and_renders_what_htmx_swaps_in(client):
+    poll_votes.delete()
+    for option in ("Tea", "Coffee", "Tea", "<b>Cocoa</b>", *(f"option {i}" for i in range(6))):
+        assert client.post("/poll/vote/", {"option": option}).status_code == 204
+    votes = poll_votes.get()  # eight options at most: "option 5" was not counted
+    assert votes == {"Tea": 2, "Coffee": 1, "<b>Cocoa</b>": 1} | {f"option {i}": 1 for i in range(5)}
+    assert client.post("/poll/vote/", {"option": "Coffee"}).status_code == 204
+    assert client.post("/poll/vote/", {"option": ""}).status_code == 400
+    fragment = views.poll_html(poll_votes, poll_votes.get())
+    options = re.findall(r'<span class="option">(.*?)</span> <strong class="count">(\d+)<', fragment)
+    assert options[:3] == [("Coffee", "2"), ("Tea", "2"), ("&lt;b&gt;Cocoa&lt;/b&gt;", "1")]
+    assert 'name="option" value="&lt;b&gt;Cocoa&lt;/b&gt;"' in fragment
+
+    assert client.post("/poll/ask/", {"question": "<i>Why?</i>"}).status_code == 204
+    assert client.post("/poll/ask/", {"question": "?" * 121}).status_code == 400
+    assert views.poll_html(poll_question, poll_question.get()) == "&lt;i&gt;Why?&lt;/i&gt;"
+    page = client.get("/poll/").text
+    assert '<h2 id="question" sse-swap="global:poll_question">&lt;i&gt;Why?&lt;/i&gt;</h2>' in page
+    assert fragment in page  # the page starts with what the stream sends
+
+
+@pytest.mark.django_db
 def test_the_password_reaches_the_browser_encrypted(client):
     response = client.post("/credentials/generate/", headers={"X-Statekit-Browser": "{}"})
     generated = response.json()
@@ -154,6 +177,8 @@ def test_the_password_reaches_the_browser_encrypted(client):
         "/counter/load/",
         "/counter/end/",
         "/credentials/generate/",
+        "/poll/vote/",
+        "/poll/ask/",
     ],
 )
 def test_posts_need_the_csrf_token(url):

@@ -1,4 +1,4 @@
-"""The six demos: what each one shows, and which lines of code do it.
+"""The seven demos: what each one shows, and which lines of code do it.
 
 A demo page shows its code read from the files that run (``Demo.code``), never a copy:
 top-level definitions of a Python module picked by name (with the comments just above them
@@ -116,6 +116,20 @@ DEMOS = {
                 ("state.py", ("chat",)),
                 ("views.py", ("MessageForm", "chat_say")),
                 ("static/demo/chat.js", ()),
+            ),
+        ),
+        Demo(
+            "poll",
+            "Live poll with htmx",
+            "events_view(render=...) and htmx's SSE extension, without Channels",
+            "A question and its votes, shared by everyone. Anyone adds an option, votes or asks "
+            "another question, and every open page shows it at once: the server renders the "
+            "HTML, htmx swaps it in, over Server-Sent Events.",
+            (
+                ("state.py", ("poll_question", "poll_votes")),
+                ("views.py", ("poll_vote", "counted", "poll_rows", "poll_html", "poll_events")),
+                ("templates/demo/poll.html", ()),
+                ("templates/demo/poll_results.html", ()),
             ),
         ),
     ]

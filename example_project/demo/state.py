@@ -65,3 +65,8 @@ scores = GlobalState("scores", default=list, public=True)
 
 # 6. Chat history: one per page load (a tab), like Gradio's gr.State.
 chat = PageState("chat", default=list, ttl=timedelta(hours=1))
+
+# 7. A poll anyone can edit, live in every tab with htmx (no Channels: Server-Sent Events).
+#    public: statekit/events/ streams them to any page.
+poll_question = GlobalState("poll_question", default="Tea or coffee?", public=True)
+poll_votes = GlobalState("poll_votes", default=dict, public=True)  # {option: votes}

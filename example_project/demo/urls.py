@@ -19,4 +19,8 @@ urlpatterns = [
     path("scores/", views.score_tracker, name="scores"),
     path("chat/", views.chat_page, name="chat"),
     path("chat/say/", views.chat_say, name="chat-say"),
+    path("poll/", views.poll, name="poll"),
+    path("poll/ask/", views.poll_ask, name="poll-ask"),
+    path("poll/vote/", views.poll_vote, name="poll-vote"),
+    path("poll/events/", views.poll_events, name="poll-events"),
 ]

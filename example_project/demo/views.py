@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 
 from django import forms
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.html import escape
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -18,11 +20,14 @@ from example_project.demo.state import (
     closed_counters,
     counters,
     password,
+    poll_question,
+    poll_votes,
     scores,
     username,
     visitors,
 )
 from statekit.lifecycle.resources import drain
+from statekit.live.sse import events_view
 
 
 def index(request):
@@ -168,3 +173,62 @@ def chat_say(request):
     message = form.cleaned_data["message"]
     history = chat.update(request, lambda history: [*history, message])  # this page's
     return JsonResponse({"current": message, "previous": history[-2::-1]})
+
+
+# 7. A live poll with htmx ------------------------------------------------------------------
+
+POLL_OPTIONS = 8  # at most: a vote for a ninth option is not counted
+
+
+class QuestionForm(forms.Form):
+    question = forms.CharField(max_length=120)
+
+
+class VoteForm(forms.Form):
+    option = forms.CharField(max_length=60)
+
+
+def poll(request):
+    context = {"question": poll_question.get(), "rows": poll_rows(poll_votes.get())}
+    return render(request, "demo/poll.html", context)
+
+
+@require_POST
+def poll_ask(request):
+    form = QuestionForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors}, status=400)
+    poll_question.set(form.cleaned_data["question"])
+    return HttpResponse(status=204)  # every page, this one too, is sent the change
+
+
+@require_POST
+def poll_vote(request):
+    form = VoteForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors}, status=400)
+    option = form.cleaned_data["option"]
+    poll_votes.update(lambda votes: counted(votes, option))  # atomic: no vote is lost
+    return HttpResponse(status=204)
+
+
+def counted(votes, option):
+    if option not in votes and len(votes) >= POLL_OPTIONS:
+        return votes
+    return {**votes, option: votes.get(option, 0) + 1}
+
+
+def poll_rows(votes):
+    """(option, votes), the most voted first."""
+    return sorted(votes.items(), key=lambda row: (-row[1], row[0]))
+
+
+def poll_html(variable, value):
+    """What htmx swaps in: the question as text, the votes rendered by a template."""
+    if variable is poll_question:
+        return escape(value)  # text, never markup
+    return render_to_string("demo/poll_results.html", {"rows": poll_rows(value)})
+
+
+# One stream per page, for both: sent to every page at each change, whoever made it.
+poll_events = events_view(render=poll_html)
