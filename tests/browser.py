@@ -86,3 +86,15 @@ def persistent(playwright: Any, profile: Path) -> Any:
     """A browser context on the profile directory ``profile``, kept on disk between launches:
     closing it and launching again is a browser restart."""
     return playwright.chromium.launch_persistent_context(str(profile), **launch_options())
+
+
+#: An init script: ``window.sseSwaps`` counts the events htmx's SSE extension swapped in.
+COUNT_SSE_SWAPS = (
+    "window.sseSwaps = 0; document.addEventListener('htmx:sseMessage', () => window.sseSwaps++);"
+)
+
+
+def sse_swapped(tab: Any, count: int) -> None:
+    """Wait until htmx's SSE extension swapped ``count`` events into ``tab`` (a tab of a
+    context given :data:`COUNT_SSE_SWAPS`) since it loaded."""
+    tab.wait_for_function("(count) => window.sseSwaps >= count", arg=count)

@@ -1,4 +1,4 @@
-"""The six demos of the example project, driven in real headless Chromium as a user would:
+"""The seven demos of the example project, driven in real headless Chromium as a user would:
 click, type, reload, a second tab, a second browser context, a browser restart.
 
 The pages are served by daphne processes running the example project (tests/live_asgi.py) on
@@ -17,7 +17,13 @@ import pytest
 from playwright.sync_api import expect
 
 from example_project.demo.demos import DEMOS
-from tests.browser import browser_fixture, persistent, watch_errors  # noqa: F401 (fixture)
+from tests.browser import (  # noqa: F401 (fixture)
+    COUNT_SSE_SWAPS,
+    browser_fixture,
+    persistent,
+    sse_swapped,
+    watch_errors,
+)
 from tests.conftest import needs
 from tests.live_support import Server, process_env
 
@@ -310,3 +316,41 @@ def test_each_tab_keeps_its_own_chat_and_a_refresh_starts_afresh(server, browser
     say(second, "and again")
     expect(second.locator("#previous li")).to_have_text(["another tab"])
     context.close()
+
+
+def vote(tab, option: str) -> None:
+    """Click the Vote button of ``option`` (a form the stream swapped in; htmx posts it)."""
+    tab.bring_to_front()  # the user switches to it (Chromium slows background tabs down)
+    row = tab.locator("#results li").filter(has=tab.locator(".option", has_text=option))
+    row.get_by_role("button", name="Vote").click()
+
+
+def shown_votes(tab, rows: list[tuple[str, int]]) -> None:
+    expect(tab.locator("#results .option")).to_have_text([option for option, _ in rows])
+    expect(tab.locator("#results .count")).to_have_text([str(count) for _, count in rows])
+
+
+def test_the_poll_is_live_in_every_tab_with_htmx(server, browser, open_tab):
+    """htmx posts the votes and the question; every page is sent what the server renders."""
+    contexts = [browser.new_context() for _ in range(2)]
+    for context in contexts:
+        context.add_init_script(COUNT_SSE_SWAPS)
+    a, b = (open_tab(context, server.url + "/poll/") for context in contexts)
+    for tab in (a, b):
+        sse_swapped(tab, 2)  # the question and the votes as they are now: the stream is open
+    a.fill("#add input", "Cocoa")
+    a.click("#add button")
+    shown_votes(a, [("Cocoa", 1)])
+    shown_votes(b, [("Cocoa", 1)])  # live, in another browser
+    expect(a.locator("#add input")).to_have_value("")
+
+    vote(b, "Cocoa")
+    shown_votes(a, [("Cocoa", 2)])
+    b.fill("#ask input", "Tea, coffee or cocoa?")
+    b.click("#ask button")
+    expect(a.locator("#question")).to_have_text("Tea, coffee or cocoa?")
+    a.reload()  # the page starts with what the stream sent
+    expect(a.locator("#question")).to_have_text("Tea, coffee or cocoa?")
+    shown_votes(a, [("Cocoa", 2)])
+    for context in contexts:
+        context.close()

@@ -128,11 +128,15 @@ def test_the_poll_counts_votes_and_renders_what_htmx_swaps_in(client):
     for option in ("Tea", "Coffee", "Tea", "<b>Cocoa</b>", *(f"option {i}" for i in range(6))):
         assert client.post("/poll/vote/", {"option": option}).status_code == 204
     votes = poll_votes.get()  # eight options at most: "option 5" was not counted
-    assert votes == {"Tea": 2, "Coffee": 1, "<b>Cocoa</b>": 1} | {f"option {i}": 1 for i in range(5)}
+    assert votes == {"Tea": 2, "Coffee": 1, "<b>Cocoa</b>": 1} | {
+        f"option {i}": 1 for i in range(5)
+    }
     assert client.post("/poll/vote/", {"option": "Coffee"}).status_code == 204
     assert client.post("/poll/vote/", {"option": ""}).status_code == 400
     fragment = views.poll_html(poll_votes, poll_votes.get())
-    options = re.findall(r'<span class="option">(.*?)</span> <strong class="count">(\d+)<', fragment)
+    options = re.findall(
+        r'<span class="option">(.*?)</span> <strong class="count">(\d+)<', fragment
+    )
     assert options[:3] == [("Coffee", "2"), ("Tea", "2"), ("&lt;b&gt;Cocoa&lt;/b&gt;", "1")]
     assert 'name="option" value="&lt;b&gt;Cocoa&lt;/b&gt;"' in fragment
 

@@ -250,8 +250,8 @@ UVICORN_BACKENDS = [
 ]
 
 
-@pytest.fixture
-def two_workers(request):
+@pytest.fixture(name="two_workers")
+def two_workers_fixture(request):
     """uvicorn with two worker processes on the test's backend, serving the example project
     without Channels (tests/sse_asgi.py); yields (server, env)."""
     conf = {**request.param, "KEY_PREFIX": f"statekit-sse-{uuid.uuid4().hex[:10]}"}
