@@ -84,6 +84,15 @@ def check_the_demos(url: str) -> None:
         assert demo.title in index
         assert f"<h1>{demo.title}</h1>" in fetch(f"{url}/{demo.name}/")
     assert "statekit.watch" in fetch(url + "/static/statekit/statekit.js")
+    # the poll: htmx from the demo's own static files (offline), and its event stream
+    assert 'version:"2.0.11"' in fetch(url + "/static/demo/vendor/htmx.min.js")
+    assert 'htmx.defineExtension("sse"' in fetch(url + "/static/demo/vendor/sse.min.js")
+    with urlopen(f"{url}/poll/events/?watch=global:poll_question", timeout=10) as stream:
+        lines = iter(stream.readline, b"")
+        assert next(line for line in lines if line.startswith(b"event: ")) == (
+            b"event: global:poll_question\n"
+        )
+        assert next(lines).startswith(b"data: ")
 
 
 def stat(path: Path) -> tuple[int, int] | None:
