@@ -17,11 +17,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import COUNT_SSE_SWAPS, sse_swapped, watch_errors
-from tests.conftest import needs
 from tests.live_support import run_command
 from tests.test_demos import shown_votes, vote
 from tests.test_live_browser import chromium
-from tests.test_sse import UVICORN_BACKENDS, two_workers_fixture  # noqa: F401 (fixture)
+from tests.test_sse import UVICORN_CHROMIUM, two_workers_fixture  # noqa: F401 (fixture)
 
 #: Run as script if it were ever read as markup.
 HOSTILE = '<img src=x onerror="window.pwned = true">'
@@ -45,14 +44,7 @@ WRITE = (
 )
 
 
-@pytest.mark.parametrize(
-    "two_workers",
-    [
-        pytest.param(p.values[0], id=p.id, marks=[*p.marks, *needs("chromium")])
-        for p in UVICORN_BACKENDS
-    ],
-    indirect=True,
-)
+@pytest.mark.parametrize("two_workers", UVICORN_CHROMIUM, indirect=True)
 def test_htmx_swaps_in_what_any_process_writes_as_text_or_as_a_fragment(two_workers):
     server, env = two_workers
     with chromium() as browser:

@@ -249,6 +249,12 @@ UVICORN_BACKENDS = [
     ),
 ]
 
+#: The same, for the tests that drive Chromium.
+UVICORN_CHROMIUM = [
+    pytest.param(p.values[0], id=p.id, marks=[*p.marks, *needs("chromium")])
+    for p in UVICORN_BACKENDS
+]
+
 
 @pytest.fixture(name="two_workers")
 def two_workers_fixture(request):
@@ -264,14 +270,7 @@ def two_workers_fixture(request):
         yield server, env
 
 
-@pytest.mark.parametrize(
-    "two_workers",
-    [
-        pytest.param(p.values[0], id=p.id, marks=[*p.marks, *needs("chromium")])
-        for p in UVICORN_BACKENDS
-    ],
-    indirect=True,
-)
+@pytest.mark.parametrize("two_workers", UVICORN_CHROMIUM, indirect=True)
 def test_sse_chromium_pages_watch_over_the_event_stream(two_workers):
     """No websocket route: statekit.js watches over EventSource, with the same API; a write
     in another process, and visits counted by either worker, reach both pages."""
