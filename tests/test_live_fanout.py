@@ -14,10 +14,10 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections
 from django.test import override_settings
+from statekit.live.publish import group_name
 
 from statekit import GlobalState, SessionState
 from statekit.live import layer as layer_module
-from statekit.live.publish import group_name
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.live_server_settings import CHANNELS_REDIS_DB
 from tests.live_support import (  # noqa: F401  (fixture: layer)

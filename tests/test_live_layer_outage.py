@@ -19,12 +19,12 @@ from contextlib import AsyncExitStack, ExitStack
 from typing import Any
 
 import pytest
+from statekit.live.layer import CLOSE_LAYER_FAILED, publisher
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from statekit import GlobalState, SessionState
 from statekit.live import layer as layer_module
-from statekit.live.layer import CLOSE_LAYER_FAILED, publisher
 from tests.conftest import needs
 from tests.live_support import (
     WS_PATH,
