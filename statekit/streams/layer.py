@@ -62,14 +62,24 @@ class LayerHub(Hub):
         return contextvars.Context().run(asyncio.run_coroutine_threadsafe, coroutine, self.loop)
 
     def publish(self, key: StateKey, text: str | None) -> None:
-        sent = self._submit(
-            self.layer.group_send(self.group, {"type": EVENT, "text": message(key, text)})
-        )
+        """Send the change; a write waits at most PUBLISH_TIMEOUT for it, and not at all while
+        the layer is down (its outcome is then only noted): every listening process resyncs
+        when its feed is back, so nothing is held."""
+        sending = self.layer.group_send(self.group, {"type": EVENT, "text": message(key, text)})
+        sent = self._submit(asyncio.wait_for(sending, PUBLISH_TIMEOUT))
+        if self._down:
+            sent.add_done_callback(self._noted)
+            return
         try:
-            sent.result(PUBLISH_TIMEOUT)
+            sent.result(PUBLISH_TIMEOUT + 0.5)
         except Exception as exc:
             sent.cancel()
             self.failed("publish", exc)
+
+    def _noted(self, sent: Future[Any]) -> None:
+        failure = None if sent.cancelled() else sent.exception()
+        if failure is not None:
+            self.failed("publish", failure)
 
     def listen(self, stop: Callable[[], bool]) -> None:
         self._submit(self._listen(stop)).result()
