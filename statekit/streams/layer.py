@@ -65,7 +65,7 @@ class LayerHub(Hub):
         """Send the change; a write waits at most PUBLISH_TIMEOUT for it, and not at all while
         the layer is down (its outcome is then only noted): every listening process resyncs
         when its feed is back, so nothing is held."""
-        sending = self.layer.group_send(self.group, {"type": EVENT, "text": message(key, text)})
+        sending = self._send({"type": EVENT, "text": message(key, text)})
         sent = self._submit(asyncio.wait_for(sending, PUBLISH_TIMEOUT))
         if self._down:
             sent.add_done_callback(self._noted)
@@ -75,6 +75,12 @@ class LayerHub(Hub):
         except Exception as exc:
             sent.cancel()
             self.failed("publish", exc)
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        try:
+            await self.layer.group_send(self.group, event)
+        except Exception:  # after its server restarted, each pooled connection fails once
+            await self.layer.group_send(self.group, event)
 
     def _noted(self, sent: Future[Any]) -> None:
         failure = None if sent.cancelled() else sent.exception()
