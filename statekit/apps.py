@@ -14,7 +14,3 @@ class StatekitConfig(AppConfig):
         # every process (servers, management commands, workers) from the start.
         autodiscover_modules("state")
         from statekit import checks  # noqa: F401  (registers the system checks)
-        from statekit.extras import installed
-
-        if installed("channels"):  # statekit[live]
-            from statekit.live import publish  # noqa: F401  (publishes changes to the layer)

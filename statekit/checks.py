@@ -181,7 +181,7 @@ def check_browser_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
 
 @register("statekit")
 def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Live state: statekit.E030 (WS_PATH), E031 (websocket limits), W030 (no layer)."""
+    """Live state: statekit.E030 (WS_PATH), E031 (websocket limits)."""
     try:
         conf = get_settings()
     except ImproperlyConfigured:
@@ -198,20 +198,6 @@ def check_live_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
         )
     for key, example in (("WS_MAX_MESSAGE_BYTES", 4096), ("WS_MAX_WATCHES", 100)):
         messages += _positive(conf, key, "statekit.E031", example)
-    alias = conf["CHANNEL_LAYER"]
-    if getattr(settings, "ASGI_APPLICATION", None) and alias not in getattr(
-        settings, "CHANNEL_LAYERS", {}
-    ):
-        messages.append(
-            Warning(
-                f'STATEKIT["CHANNEL_LAYER"] = {alias!r} is not in CHANNEL_LAYERS: pages '
-                "watching state get its current value but no live changes.",
-                hint="Add CHANNEL_LAYERS (channels_redis in production, "
-                "channels.layers.InMemoryChannelLayer for one process), or set "
-                'STATEKIT["CHANNEL_LAYER"] to an alias of CHANNEL_LAYERS.',
-                id="statekit.W030",
-            )
-        )
     return messages
 
 
@@ -263,7 +249,8 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 @register("statekit", deploy=True)
 def check_streams(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``check --deploy`` (production runs several processes): statekit.I032, change streams
-    that reach one process only (db on SQLite)."""
+    (``changes()``, the websocket, the event stream) that reach one process only (db on
+    SQLite without a network channel layer)."""
     messages: list[CheckMessage] = []
     public = [v.name for v in declared(Scope.GLOBAL) if getattr(v, "public", False)]
     try:
@@ -274,10 +261,11 @@ def check_streams(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         messages.append(
             Info(
                 f"Change streams of {get_settings()['BACKEND']!r} on this database reach this "
-                "process only: with several worker processes, a page or changes() follows the "
-                "changes of its own process only.",
+                "process only: with several worker processes, a page (websocket or event "
+                "stream) or changes() follows the changes of its own process only.",
                 hint='Run one process, or use PostgreSQL, or STATEKIT["BACKEND"] = "cache" or '
-                '"cached_db" (Redis).',
+                '"cached_db" (Redis), or carry them on a channels-redis layer: CHANNEL_LAYERS '
+                'with the alias STATEKIT["CHANNEL_LAYER"] ("default").',
                 id="statekit.I032",
             )
         )

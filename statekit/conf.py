@@ -39,7 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "BROWSER_PREFIX": "statekit:",
     # BrowserState: default largest value, in bytes of UTF-8 JSON (``max_bytes=`` overrides).
     "BROWSER_MAX_BYTES": 4096,
-    # Live state: the alias in CHANNEL_LAYERS that changes are published to.
+    # Change streams of backends with no pub/sub of their own (db on SQLite): the alias in
+    # CHANNEL_LAYERS of a network layer (channels-redis) that carries them between processes.
     "CHANNEL_LAYER": "default",
     # Live state: the path of the websocket consumer (statekit.routing), from the site root.
     "WS_PATH": "/ws/statekit/",
@@ -96,7 +97,7 @@ def get_settings() -> dict[str, Any]:
 
 
 #: The Django settings whose change (override_settings) rebuilds the settings and backend.
-RESET_BY = frozenset({"STATEKIT", "CACHES", "DATABASES", "SECRET_KEY"})
+RESET_BY = frozenset({"STATEKIT", "CACHES", "DATABASES", "SECRET_KEY", "CHANNEL_LAYERS"})
 
 
 @receiver(setting_changed)

@@ -2,7 +2,8 @@
 database (``STATEKIT_TEST_DB``, the SQLite file) and, with ``STATEKIT_TEST_CHANNELS_PREFIX``,
 on a channels-redis layer that every process of the test shares (on the test Redis, or on
 ``STATEKIT_TEST_CHANNELS_URL``: a Redis server of the test's own; several, comma-separated,
-shard the layer). ``STATEKIT_TEST_REDIS_CLUSTER`` (startup nodes, comma-separated) puts the
+shard the layer), or with ``STATEKIT_TEST_NO_CHANNEL_LAYERS`` on none at all.
+``STATEKIT_TEST_REDIS_CLUSTER`` (startup nodes, comma-separated) puts the
 state on a Redis Cluster, under the key prefix ``STATEKIT_TEST_KEY_PREFIX``."""
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ if os.environ.get("STATEKIT_TEST_POSTGRES_DB"):  # the test run's PostgreSQL dat
     from tests.settings import DATABASES as BASE
 
     DATABASES["postgres"] = {**BASE["postgres"], "NAME": os.environ["STATEKIT_TEST_POSTGRES_DB"]}
+if os.environ.get("STATEKIT_TEST_NO_CHANNEL_LAYERS"):  # Channels as the websocket only
+    CHANNEL_LAYERS: dict[str, object] = {}
 if os.environ.get("STATEKIT_TEST_CHANNELS_PREFIX"):
     CHANNEL_LAYERS = {
         "default": {

@@ -6,6 +6,7 @@ through ``sync_to_async`` runs in the test's thread, on the test's database conn
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,14 +17,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
 import pytest
 import redis
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.sessions import SessionMiddlewareStack
@@ -33,7 +34,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory, override_settings
 
 from statekit import routing
+from statekit.live.owner import as_json
 from statekit.state import pages
+from statekit.streams.feeds import hub
 from tests.live_server_settings import CHANNELS_REDIS_DB
 from tests.netns import LOCALHOST, Host
 from tests.services import REDIS_HOST, REDIS_PORT
@@ -111,16 +114,40 @@ async def next_frame(ws: WebsocketCommunicator, timeout: float = 3) -> dict[str,
     return frame
 
 
-@pytest.fixture(name="layer")
-def layer_fixture() -> Iterator[Any]:
-    """A fresh in-memory channel layer for the test (import ``layer_fixture`` to use it)."""
-    with fresh_layer() as layer:
-        yield layer
+def subscriptions() -> int:
+    """How many change-stream subscriptions this process holds: one per watch of a websocket
+    (and per stream of changes() or of an event stream)."""
+    return hub().count()
+
+
+def live_json(variable: Any, write: Callable[[], Any], owner: str | None = None) -> tuple[Any, str]:
+    """What a page watching ``variable`` (of ``owner``) is sent after ``write()``, which runs
+    as a sync view does (on this test's thread and database connection): ``write()``'s
+    result, and the JSON of the value that follows it on the change stream."""
+
+    async def scenario() -> tuple[Any, str]:
+        values = variable.changes() if owner is None else variable.changes(owner)
+        async with aclosing(values) as found:
+            await anext(found)  # the current value: subscribed
+            result = await sync_to_async(write)()
+            return result, as_json(variable, await asyncio.wait_for(anext(found), 30))
+
+    return async_to_sync(scenario)()
+
+
+async def released(before: int = 0, timeout: float = 3) -> None:
+    """Wait until the subscriptions are back to ``before`` (a task being cancelled releases
+    its subscription at its next step); fail if they are not."""
+    deadline = time.monotonic() + timeout
+    while subscriptions() != before:
+        assert time.monotonic() < deadline, f"{subscriptions()} subscriptions, not {before}"
+        await asyncio.sleep(0.01)
 
 
 @contextmanager
 def fresh_layer(backend: str = "channels.layers.InMemoryChannelLayer", **config: Any):
-    """A new channel layer (the ``layer`` fixture of the live tests)."""
+    """A new channel layer as ``CHANNEL_LAYERS["default"]`` (for db on SQLite, a network
+    layer then carries the change streams between processes: statekit.streams.layer)."""
     conf = {"default": {"BACKEND": backend, "CONFIG": config}}
     with override_settings(CHANNEL_LAYERS=conf):
         yield get_channel_layer()

@@ -8,8 +8,6 @@ import time
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.admin.utils import quote
@@ -22,8 +20,8 @@ from django.urls import reverse
 from statekit import GlobalState, PageState, SessionState
 from statekit.backends import StateKey, get_backend
 from statekit.keys import key_text
-from statekit.live.publish import group_name
 from statekit.models import StateValue
+from tests.live_support import live_json
 
 LIST = "/admin/statekit/statevalue/"
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -115,19 +113,14 @@ def test_superuser_edits_a_global_value_through_statekit(backend, name, superuse
     assert page.status_code == 200
     assert "&quot;a&quot;: 1" in page.content.decode() and 'name="value"' in page.content.decode()
 
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group_name("global", None, name), channel)
-    try:
-        new = '{\n "a": 2,\n "price": {"__sk__": "decimal", "v": "1.50"}\n}'
-        response = superuser.post(url, {"value": new, "_save": "Save"})
-        assert response.status_code == 302
-        live = async_to_sync(layer.receive)(channel)
-    finally:
-        async_to_sync(layer.group_discard)(group_name("global", None, name), channel)
+    new = '{\n "a": 2,\n "price": {"__sk__": "decimal", "v": "1.50"}\n}'
+    response, live = live_json(
+        counter, lambda: superuser.post(url, {"value": new, "_save": "Save"})
+    )
+    assert response.status_code == 302
     assert counter.get() == {"a": 2, "price": Decimal("1.50")}
     assert state_changes[-1] == ("global", name, None, {"a": 2, "price": Decimal("1.50")})
-    assert json.loads(live["value"]) == {"a": 2, "price": "1.50"}  # what a live page gets
+    assert json.loads(live) == {"a": 2, "price": "1.50"}  # what a live page gets
     entry = LogEntry.objects.get(action_flag=CHANGE)
     assert entry.user.username == "root" and entry.object_repr == f"global:{name}"
     assert "value" in entry.get_change_message().lower()

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from statekit import GlobalState
 from statekit.live.consumer import StateConsumer
 from statekit.live.outbox import CLOSE_TOO_SLOW
-from tests.live_support import (  # noqa: F401  (fixture: layer)
+from tests.live_support import (
     ask,
     connected,
-    layer_fixture,
     next_frame,
     run,
+    subscriptions,
     watch,
 )
 
@@ -42,7 +42,7 @@ async def closed_with(ws: WebsocketCommunicator, timeout: float = 10) -> int:
             return output.get("code", 1000)
 
 
-def test_a_lone_surrogate_is_refused_and_leaves_nothing_registered(layer):
+def test_a_lone_surrogate_is_refused_and_leaves_nothing_registered():
     async def scenario():
         async with connected() as ws:
             for fields in (
@@ -53,7 +53,7 @@ def test_a_lone_surrogate_is_refused_and_leaves_nothing_registered(layer):
                 await ws.send_to(text_data=f'{{"type":"watch",{fields},"name":"{ticker.name}"}}')
                 answer = await next_frame(ws)
                 assert (answer["type"], answer["code"], answer["id"]) == ("error", "invalid", None)
-            assert layer.groups == {}
+            assert subscriptions() == 0
             await ticker.aset(1)  # before: this change closed the connection with 1011
             assert await ws.receive_nothing(timeout=0.3)
             assert await watch(ws, 1, ticker.name) == 1  # and the connection lives on
@@ -61,7 +61,7 @@ def test_a_lone_surrogate_is_refused_and_leaves_nothing_registered(layer):
     run(scenario)
 
 
-def test_a_variable_is_watched_once_per_connection(layer):
+def test_a_variable_is_watched_once_per_connection():
     async def scenario():
         async with connected() as ws:
             await watch(ws, 1, ticker.name)
@@ -82,7 +82,7 @@ def test_a_variable_is_watched_once_per_connection(layer):
     run(scenario)
 
 
-def test_a_client_behind_gets_the_latest_value_when_it_catches_up(layer, monkeypatch):
+def test_a_client_behind_gets_the_latest_value_when_it_catches_up(monkeypatch):
     monkeypatch.setattr(StateConsumer, "window_frames", 3)
 
     async def scenario():
@@ -111,7 +111,7 @@ def test_a_client_behind_gets_the_latest_value_when_it_catches_up(layer, monkeyp
     run(scenario)
 
 
-def test_acks_must_be_tokens_of_frames_in_flight(layer):
+def test_acks_must_be_tokens_of_frames_in_flight():
     async def scenario():
         async with connected() as ws:
             await ws.send_json_to({"type": "watch", "id": 1, "name": ticker.name})
@@ -127,7 +127,7 @@ def test_acks_must_be_tokens_of_frames_in_flight(layer):
     run(scenario)
 
 
-def test_a_client_that_stops_reading_is_closed_as_too_slow(layer, monkeypatch):
+def test_a_client_that_stops_reading_is_closed_as_too_slow(monkeypatch):
     monkeypatch.setattr(StateConsumer, "window_frames", 2)
     monkeypatch.setattr(StateConsumer, "slow_seconds", 0.5)
 
@@ -141,7 +141,7 @@ def test_a_client_that_stops_reading_is_closed_as_too_slow(layer, monkeypatch):
     run(scenario)
 
 
-def test_a_flood_of_frames_without_reading_the_answers_is_closed(layer, monkeypatch):
+def test_a_flood_of_frames_without_reading_the_answers_is_closed(monkeypatch):
     monkeypatch.setattr(StateConsumer, "max_frames", 10)
 
     async def scenario():
@@ -176,7 +176,7 @@ frames = st.fixed_dictionaries(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batch=st.lists(frames, max_size=8))
-def test_no_client_input_breaks_the_connection(layer, batch):
+def test_no_client_input_breaks_the_connection(batch):
     async def scenario():
         async with connected() as ws:
             for frame in batch:  # json.dumps escapes: "\ud800" reaches the server as such

@@ -34,12 +34,8 @@ def test_e031_websocket_limits_are_positive_integers(key, value):
     assert key in found[0].msg and key in found[0].hint
 
 
-def test_w030_asgi_project_without_the_channel_layer():
-    found = messages(CHANNEL_LAYERS={})
-    assert [m.id for m in found] == ["statekit.W030"]
-    assert "CHANNEL_LAYERS" in found[0].hint
-    assert ids(STATEKIT={"CHANNEL_LAYER": "live"}) == ["statekit.W030"]
-
-
-def test_w030_not_for_a_project_without_asgi():
-    assert ids(CHANNEL_LAYERS={}, ASGI_APPLICATION=None) == []
+def test_websockets_need_no_channel_layer():
+    """Changes reach websockets through the change streams: nothing to warn about (the
+    former statekit.W030)."""
+    assert ids(CHANNEL_LAYERS={}) == []
+    assert ids(STATEKIT={"CHANNEL_LAYER": "live"}) == []

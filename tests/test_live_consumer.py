@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from decimal import Decimal
 
@@ -16,17 +15,15 @@ from django.test import override_settings
 from statekit import GlobalState, SessionState, routing
 from statekit.backends import BaseBackend
 from statekit.exceptions import BackendUnavailable
-from statekit.live.consumer import StateConsumer
-from statekit.live.publish import group_name
-from tests.live_support import (  # noqa: F401  (fixture: layer)
+from tests.live_support import (
     WS_PATH,
     ask,
     connected,
-    fresh_layer,
-    layer_fixture,
     new_session,
     next_frame,
+    released,
     run,
+    subscriptions,
     watch,
 )
 
@@ -39,7 +36,7 @@ secret = GlobalState("test_live.secret", default="hidden")
 cart = SessionState("test_live.cart", default=list)
 
 
-def test_watch_a_public_global_gets_its_value_then_every_change(layer):
+def test_watch_a_public_global_gets_its_value_then_every_change():
     score.set(3)
 
     async def scenario():
@@ -63,7 +60,7 @@ def test_watch_a_public_global_gets_its_value_then_every_change(layer):
     run(scenario)
 
 
-def test_values_reach_the_browser_as_json(layer):
+def test_values_reach_the_browser_as_json():
     score.set({"price": Decimal("1.50"), "ok": True, "tags": ["a"]})
 
     async def scenario():
@@ -73,7 +70,7 @@ def test_values_reach_the_browser_as_json(layer):
     run(scenario)
 
 
-def test_watch_reads_and_follows_writes_on_each_backend(backend, name, layer):
+def test_watch_reads_and_follows_writes_on_each_backend(backend, name):
     counter = GlobalState(name, default=5, public=True)
 
     async def scenario():
@@ -87,7 +84,7 @@ def test_watch_reads_and_follows_writes_on_each_backend(backend, name, layer):
     run(scenario)
 
 
-def test_non_public_and_undeclared_globals_are_refused_alike(layer):
+def test_non_public_and_undeclared_globals_are_refused_alike():
     async def scenario():
         async with connected() as ws:
             refused = []
@@ -102,7 +99,7 @@ def test_non_public_and_undeclared_globals_are_refused_alike(layer):
     run(scenario)
 
 
-def test_session_state_of_the_own_session_only(layer):
+def test_session_state_of_the_own_session_only():
     mine, other = new_session(), new_session()
     cart.set(mine, ["mine"])
     cart.set(other, ["other"])
@@ -121,7 +118,7 @@ def test_session_state_of_the_own_session_only(layer):
     run(scenario)
 
 
-def test_session_state_needs_a_live_session(layer):
+def test_session_state_needs_a_live_session():
     async def scenario():
         for key in (None, "no-such-session-key-0123456789"):
             async with connected(key) as ws:
@@ -133,7 +130,7 @@ def test_session_state_needs_a_live_session(layer):
     run(scenario)
 
 
-def test_session_state_without_session_middleware_is_refused(layer, caplog):
+def test_session_state_without_session_middleware_is_refused(caplog):
     async def scenario():
         ws = WebsocketCommunicator(URLRouter(routing.websocket_urlpatterns), WS_PATH)
         assert (await ws.connect())[0]
@@ -146,13 +143,12 @@ def test_session_state_without_session_middleware_is_refused(layer, caplog):
     assert "SessionMiddlewareStack" in caplog.text
 
 
-def test_unwatch_stops_the_changes_and_leaves_the_group(layer):
+def test_unwatch_stops_the_changes_and_releases_the_subscription():
     async def scenario():
         async with connected() as ws:
             await watch(ws, 1, score.name)
             await watch(ws, 2, other.name)
-            group = group_name("global", None, score.name)
-            assert len(layer.groups[group]) == 1
+            assert subscriptions() == 2
             await score.aset(1)
             await other.aset(1)
             assert [(await next_frame(ws))["id"], (await next_frame(ws))["id"]] == [1, 2]
@@ -161,8 +157,9 @@ def test_unwatch_stops_the_changes_and_leaves_the_group(layer):
             assert await ws.receive_nothing(timeout=0.2)
             await other.aset(2)
             assert (await next_frame(ws))["id"] == 2
+            assert subscriptions() == 1
             assert await ask(ws, type="unwatch", id=2) == {"type": "unwatched", "id": 2}
-            assert layer.groups == {}
+            assert subscriptions() == 0  # released before the answer
             await other.aset(3)
             assert await ws.receive_nothing(timeout=0.2)
             answer = await ask(ws, type="unwatch", id=2)
@@ -171,21 +168,21 @@ def test_unwatch_stops_the_changes_and_leaves_the_group(layer):
     run(scenario)
 
 
-def test_disconnect_leaves_every_group(layer):
+def test_disconnect_releases_every_subscription():
     key = new_session()
 
     async def scenario():
         async with connected(key) as ws:
             await watch(ws, 1, score.name)
             await watch(ws, 2, cart.name, "session")
-            assert len(layer.groups) == 2
-        assert layer.groups == {}
+            assert subscriptions() == 2
+        await released()
 
     run(scenario)
 
 
 @override_settings(STATEKIT={"WS_MAX_WATCHES": 2, "WS_MAX_MESSAGE_BYTES": 200})
-def test_limits_on_watches_and_frame_size(layer):
+def test_limits_on_watches_and_frame_size():
     async def scenario():
         async with connected() as ws:
             await watch(ws, 1, score.name)
@@ -225,7 +222,7 @@ BAD_FRAMES = [
 
 
 @pytest.mark.parametrize(("frame", "code", "id_"), BAD_FRAMES)
-def test_a_bad_frame_gets_an_error_frame_and_the_connection_lives_on(layer, frame, code, id_):
+def test_a_bad_frame_gets_an_error_frame_and_the_connection_lives_on(frame, code, id_):
     async def scenario():
         async with connected() as ws:
             await ws.send_to(text_data=frame)
@@ -237,7 +234,7 @@ def test_a_bad_frame_gets_an_error_frame_and_the_connection_lives_on(layer, fram
     run(scenario)
 
 
-def test_binary_frames_and_duplicate_ids_are_refused(layer):
+def test_binary_frames_and_duplicate_ids_are_refused():
     async def scenario():
         async with connected() as ws:
             await ws.send_to(bytes_data=b'{"type": "watch"}')
@@ -256,14 +253,14 @@ class UnreachableBackend(BaseBackend):
         raise BackendUnavailable("the state server does not answer")
 
 
-def test_a_backend_outage_is_an_error_frame(layer, caplog):
+def test_a_backend_outage_is_an_error_frame(caplog):
     async def scenario():
         async with connected() as ws:
             answer = await ask(ws, type="watch", id=1, name=score.name)
             assert (answer["type"], answer["code"]) == ("error", "unavailable")
             await ws.send_json_to({"type": "unwatch", "id": 1})  # it was not kept
             assert (await next_frame(ws))["code"] == "invalid"
-        assert layer.groups == {}
+            assert subscriptions() == 0
 
     conf = {"BACKEND": f"{__name__}.UnreachableBackend"}
     with override_settings(STATEKIT=conf), caplog.at_level(logging.ERROR, "statekit.live"):
@@ -272,7 +269,7 @@ def test_a_backend_outage_is_an_error_frame(layer, caplog):
 
 
 @override_settings(ALLOWED_HOSTS=["testserver"])
-def test_connections_from_other_origins_are_refused(layer):
+def test_connections_from_other_origins_are_refused():
     async def scenario():
         for origin, accepted in [(b"http://evil.example", False), (b"http://testserver", True)]:
             app = SessionMiddlewareStack(URLRouter(routing.websocket_urlpatterns))
@@ -284,19 +281,5 @@ def test_connections_from_other_origins_are_refused(layer):
 
 
 @override_settings(STATEKIT={"WS_PATH": "/live/state/"})
-def test_the_path_is_configurable(layer):
+def test_the_path_is_configurable():
     assert str(routing.websocket_urlpatterns[0].pattern) == "live/state/"
-
-
-def test_a_long_connection_joins_its_groups_again_before_they_expire(monkeypatch):
-    monkeypatch.setattr(StateConsumer, "rejoin_seconds", 0.2)
-
-    async def scenario():
-        async with connected() as ws:
-            await watch(ws, 1, score.name)
-            await asyncio.sleep(2.5)  # the layer forgets members after 1 s
-            await score.aset(9)
-            assert (await next_frame(ws))["value"] == 9
-
-    with fresh_layer(group_expiry=1):
-        run(scenario)

@@ -1,5 +1,6 @@
-"""Publishing changes: one group_send per change, whatever the number of clients, from sync
-and async code, on the in-memory layer and on channels-redis; never failing a write."""
+"""Publishing changes: one publish per change, whatever the number of clients, one
+subscription per process, from sync and async code, in process and on a channels-redis layer
+(db on SQLite); never failing a write."""
 
 from __future__ import annotations
 
@@ -10,23 +11,24 @@ import time
 import uuid
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from django.db import connections
 from django.test import override_settings
 
 from statekit import GlobalState, SessionState
-from statekit.live import layer as layer_module
-from statekit.live.publish import group_name
+from statekit.streams import layer as layer_module
+from statekit.streams.feeds import LocalHub, hub
 from tests.conftest import clear_redis_prefix, needs, unique_prefix
 from tests.live_server_settings import CHANNELS_REDIS_DB
-from tests.live_support import (  # noqa: F401  (fixture: layer)
+from tests.live_support import (
     connected,
     fresh_layer,
-    layer_fixture,
     new_session,
     next_frame,
+    released,
     run,
+    subscriptions,
     watch,
 )
 from tests.services import REDIS_HOST, REDIS_PORT
@@ -40,20 +42,20 @@ basket = SessionState("test_live_fanout.basket", default=list)
 
 
 @pytest.fixture
-def sent(layer, monkeypatch):
-    """The groups of every group_send made on the layer, in order."""
-    groups: list[str] = []
-    original = layer.group_send
+def sent(monkeypatch):
+    """The keys of every change published to the feed (db on SQLite: this process's), in order."""
+    keys: list[str] = []
+    original = LocalHub.publish
 
-    async def counting(group, message):
-        groups.append(group)
-        await original(group, message)
+    def counting(self, key, text):
+        keys.append(f"{key.scope}:{key.owner}:{key.name}")
+        original(self, key, text)
 
-    monkeypatch.setattr(layer, "group_send", counting)
-    return groups
+    monkeypatch.setattr(LocalHub, "publish", counting)
+    return keys
 
 
-def test_one_change_is_one_group_send_for_any_number_of_clients(sent):
+def test_one_change_is_one_publish_for_any_number_of_clients(sent):
     clients = 50
 
     async def scenario():
@@ -62,8 +64,9 @@ def test_one_change_is_one_group_send_for_any_number_of_clients(sent):
         try:
             for i, ws in enumerate(opened):
                 await watch(ws, i, board.name)
+            assert subscriptions() == clients
             await sync_to_async(board.set)(7)
-            assert sent == [group_name("global", None, board.name)]
+            assert sent == [f"global::{board.name}"]
             for ws in opened:
                 assert (await next_frame(ws))["value"] == 7
             await board.aincr()
@@ -73,11 +76,12 @@ def test_one_change_is_one_group_send_for_any_number_of_clients(sent):
         finally:
             for s in sockets:
                 await s.__aexit__(None, None, None)
+        await released()
 
     run(scenario)
 
 
-def test_a_session_change_is_one_group_send_to_that_session_only(sent):
+def test_a_session_change_is_one_publish_to_that_session_only(sent):
     mine, other = new_session(), new_session()
 
     async def scenario():
@@ -85,7 +89,7 @@ def test_a_session_change_is_one_group_send_to_that_session_only(sent):
             for ws in (a1, a2, b):
                 await watch(ws, 1, basket.name, "session")
             await sync_to_async(basket.set)(mine, ["apple"])
-            assert sent == [group_name("session", mine, basket.name)]
+            assert sent == [f"session:{mine}:{basket.name}"]
             assert (await next_frame(a1))["value"] == ["apple"]
             assert (await next_frame(a2))["value"] == ["apple"]
             assert await b.receive_nothing(timeout=0.2)
@@ -100,12 +104,18 @@ def test_server_only_globals_are_never_published(sent):
     assert sent == []
 
 
-def test_writes_work_without_a_channel_layer():
+def test_websockets_need_no_channel_layer():
     with override_settings(CHANNEL_LAYERS={}):
-        assert get_channel_layer() is None
-        board.set(1)
-        assert board.incr() == 2
-        assert async_to_sync(board.aincr)() == 3
+
+        async def scenario():
+            async with connected() as ws:
+                assert await watch(ws, 1, board.name) == 0
+                await sync_to_async(board.set)(1)
+                assert (await next_frame(ws))["value"] == 1
+                assert await board.aincr() == 2
+                assert (await next_frame(ws))["value"] == 2
+
+        run(scenario)
 
 
 def _closed_port() -> int:
@@ -114,19 +124,18 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-LAYER_FAILED = "The channel layer failed"
+LAYER_FAILED = "statekit's change feed (LayerHub) failed to publish"
 
 
-def test_an_unreachable_channel_layer_never_fails_a_write(caplog, monkeypatch):
-    monkeypatch.setattr(layer_module, "RETRY_SECONDS", 0.5)
+def test_an_unreachable_channel_layer_never_fails_a_write(caplog):
     down = [f"redis://127.0.0.1:{_closed_port()}/0"]
-    redis = "channels_redis.core.RedisChannelLayer"
-    with fresh_layer(redis, hosts=down), caplog.at_level(logging.WARNING, "statekit.live"):
+    redis_layer = "channels_redis.core.RedisChannelLayer"
+    with fresh_layer(redis_layer, hosts=down), caplog.at_level(logging.WARNING, "statekit"):
         board.set(5)
         assert board.get() == 5
         assert caplog.text.count(LAYER_FAILED) == 1
-        assert async_to_sync(board.aincr)() == 6  # the layer is down: held, not tried
-        time.sleep(1.2)  # the publisher's thread tried again meanwhile
+        assert async_to_sync(board.aincr)() == 6
+        time.sleep(0.5)
         board.set(7)
         assert caplog.text.count(LAYER_FAILED) == 1  # one warning per outage
         assert all(r.levelno == logging.WARNING and not r.exc_info for r in caplog.records)
@@ -139,11 +148,13 @@ def test_a_channel_layer_that_does_not_answer_delays_one_write_at_most(caplog, m
         silent.listen()
         hosts = [f"redis://127.0.0.1:{silent.getsockname()[1]}/0"]
         with fresh_layer("channels_redis.core.RedisChannelLayer", hosts=hosts):
-            with caplog.at_level(logging.WARNING, "statekit.live"):
+            with caplog.at_level(logging.WARNING, "statekit"):
+                started = time.monotonic()
                 board.set(1)  # waits for the layer, up to PUBLISH_TIMEOUT
-                assert "did not answer in 0.5 s" in caplog.text
+                assert caplog.text.count(LAYER_FAILED) == 1
                 for i in range(5):
-                    board.set(i + 2)  # held while the layer is down: none of them waits
+                    board.set(i + 2)  # the layer is down: none of them waits
+                assert time.monotonic() - started < 1.5
                 assert caplog.text.count(LAYER_FAILED) == 1
                 assert board.get() == 6
 
@@ -181,6 +192,39 @@ class TestOnChannelsRedis:
                 assert (await next_frame(ws))["value"] == 3
 
         run(scenario)
+
+    def test_one_subscription_per_process_for_any_number_of_websockets(self, redis_layer):
+        prefix = unique_prefix()
+        conf = {"BACKEND": "cache", "CACHE_ALIAS": "redis", "KEY_PREFIX": prefix}
+        client = redis.Redis(REDIS_HOST, REDIS_PORT)
+
+        def numsub() -> int:
+            channel = hub().channel  # the cache's Redis pub/sub channel
+            return dict(client.pubsub_numsub(channel)).get(channel.encode(), 0)
+
+        async def scenario():
+            sockets = [connected() for _ in range(20)]
+            opened = [await s.__aenter__() for s in sockets]
+            for ws in opened:
+                await watch(ws, 1, board.name)
+            assert numsub() == 1 and subscriptions() == 20
+            await board.aset(3)
+            for ws in opened:
+                assert (await next_frame(ws))["value"] == 3
+            for s in sockets:
+                await s.__aexit__(None, None, None)
+            await released()
+            deadline = time.monotonic() + 5
+            while numsub() and time.monotonic() < deadline:  # the listener thread ends
+                await asyncio.sleep(0.05)
+            assert numsub() == 0
+
+        try:
+            with override_settings(STATEKIT=conf):
+                run(scenario)
+        finally:
+            client.close()
+            clear_redis_prefix("redis", prefix)
 
     def test_a_sync_write_inside_the_event_loop_is_published_too(self, redis_layer):
         # Sync calls in async code block the loop, but work: the cache backend allows them.

@@ -8,15 +8,14 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from statekit import PageState
-from statekit.live.publish import group_name
-from tests.live_support import (  # noqa: F401  (fixture: layer)
+from tests.live_support import (
     WS_PATH,
     ask,
     connected,
-    layer_fixture,
     new_page,
     next_frame,
     run,
+    subscriptions,
     watch,
 )
 
@@ -29,14 +28,14 @@ async def ask_page(ws, id_, page_id):
     return await ask(ws, type="watch", id=id_, name=chat.name, scope="page", page=page_id)
 
 
-def test_a_page_watches_its_own_state(layer):
+def test_a_page_watches_its_own_state():
     session, page_id, owner = new_page()
     chat.set(owner, ["hello"])
 
     async def scenario():
         async with connected(session) as ws:
             assert await watch(ws, 1, chat.name, "page", page=page_id) == ["hello"]
-            assert group_name("page", owner, chat.name) in layer.groups
+            assert subscriptions() == 1
             await sync_to_async(chat.update)(owner, lambda items: [*items, "again"])
             assert (await next_frame(ws))["value"] == ["hello", "again"]
             await chat.adelete(owner)
@@ -45,7 +44,7 @@ def test_a_page_watches_its_own_state(layer):
     run(scenario)
 
 
-def test_the_page_id_may_come_in_the_url(layer):
+def test_the_page_id_may_come_in_the_url():
     session, page_id, owner = new_page()
 
     async def scenario():
@@ -57,7 +56,7 @@ def test_the_page_id_may_come_in_the_url(layer):
     run(scenario)
 
 
-def test_two_pages_of_one_session_are_apart(layer):
+def test_two_pages_of_one_session_are_apart():
     session, first, first_owner = new_page()
     _, second, second_owner = new_page(session)
 
@@ -79,7 +78,7 @@ def test_two_pages_of_one_session_are_apart(layer):
     run(scenario)
 
 
-def test_page_ids_of_other_sessions_and_forged_ones_are_refused(layer):
+def test_page_ids_of_other_sessions_and_forged_ones_are_refused():
     mine, _, _ = new_page()
     _, theirs, their_owner = new_page()
     chat.set(their_owner, ["private"])
@@ -102,6 +101,6 @@ def test_page_ids_of_other_sessions_and_forged_ones_are_refused(layer):
         async with connected(None) as ws:  # no session at all
             answer = await ask_page(ws, 1, theirs)
             assert answer["code"] == "refused"
-        assert layer.groups == {}
+        assert subscriptions() == 0
 
     run(scenario)

@@ -1,5 +1,8 @@
 """Sync writes on channels-redis publish at once, deletions included (issue 10, item 4).
 
+db on SQLite has no pub/sub of its own: its change streams (and so the websockets) cross
+processes on the channels-redis layer of CHANNEL_LAYERS (statekit.streams.layer).
+
 A deletion's message carries what get() returns now. It used to be read in the publisher's
 event loop (``aget()``, i.e. ``sync_to_async``), which needs the writer's thread: blocked
 waiting for that loop, so the write stalled PUBLISH_TIMEOUT, logged "did not answer" and the
@@ -45,7 +48,7 @@ from tests.services import REDIS_HOST, REDIS_PORT
 
 pytestmark = [*needs("redis"), pytest.mark.django_db(transaction=True)]
 
-STALLED = "did not answer"
+STALLED = "failed to publish"
 basket = SessionState("test_live_publish.basket", default=list)
 banner = GlobalState("test_live_publish.banner", default="welcome", public=True)
 
@@ -62,10 +65,10 @@ def redis_layer(prefix: str, caplog: pytest.LogCaptureFixture) -> Iterator[Any]:
     hosts = [f"redis://{REDIS_HOST}:{REDIS_PORT}/{CHANNELS_REDIS_DB}"]
     backend = "channels_redis.core.RedisChannelLayer"
     with fresh_layer(backend, hosts=hosts, prefix=prefix) as layer:
-        with caplog.at_level(logging.INFO, "statekit.live"):
+        with caplog.at_level(logging.INFO, "statekit"):
             yield layer
     assert STALLED not in caplog.text
-    assert not [r for r in caplog.records if r.name == "statekit.live" and r.levelno >= 30]
+    assert not [r for r in caplog.records if r.name.startswith("statekit") and r.levelno >= 30]
 
 
 def _in_a_plain_thread(write: Any, *args: Any) -> None:
@@ -168,7 +171,7 @@ def test_a_management_command_deletes_and_sets(redis_layer, prefix):
             )
             output = (done.stdout + done.stderr).decode(errors="replace")
             assert done.returncode == 0, output
-            assert STALLED not in output and "Could not publish" not in output
+            assert STALLED not in output
             values = [(await next_frame(ws))["value"] for _ in range(3)]
             assert values == ["welcome", "from a command", "welcome"]
 
@@ -226,7 +229,7 @@ def test_empty_the_cart_under_daphne(redis_layer, prefix):
         _empty_the_cart_is_seen_live(server.url)
         server.log.seek(0)
         output = server.log.read().decode(errors="replace")
-    assert STALLED not in output and "Could not publish" not in output, output
+    assert STALLED not in output, output
 
 
 def test_empty_the_cart_under_a_threaded_wsgi_server(redis_layer, live_server):

@@ -22,8 +22,9 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 
 from statekit import GlobalState
-from statekit.live.publish import channel_layer
 from statekit.middleware import StatekitMiddleware
+from statekit.streams.feeds import LocalHub, hub
+from statekit.streams.layer import LayerHub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,13 +64,16 @@ def test_public_write_without_a_channel_layer_raises_nothing(layers: dict[str, A
         banner.set("warm")  # first write: imports, connections
         with raised_in_channels() as exceptions:
             banner.set("hello")
-        assert channel_layer() is None
+        assert isinstance(hub(), LocalHub)  # db on SQLite: changes of this process
     assert exceptions == []
     assert banner.get() == "hello"
 
 
-def test_public_write_with_a_channel_layer_still_finds_it() -> None:
-    assert channel_layer() is not None
+def test_a_network_channel_layer_carries_the_changes_of_db_on_sqlite() -> None:
+    assert isinstance(hub(), LocalHub)  # the in-memory layer: this process only
+    layer = {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": []}}
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        assert isinstance(hub(), LayerHub)
 
 
 def test_middleware_on_a_plain_view_builds_no_headers_and_no_closures() -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import time
@@ -11,12 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.management import call_command
 
 from statekit import GlobalState, SessionState
 from statekit.cleanup import cleanup
-from statekit.live.publish import current_json, group_name
+from statekit.live.owner import current_json
+from tests.live_support import live_json
 from tests.schema_types import Color, Item
 
 PEAR = {"name": "pear", "price": {"__sk__": "decimal", "v": "2"}, "tags": []}
@@ -37,25 +36,12 @@ def test_a_live_page_gets_the_stored_form(backend, name):
     assert async_to_sync(current_json)(colour, None) == '"red"'
 
 
-async def _received(layer: Any, channel: str) -> dict[str, Any]:
-    return await asyncio.wait_for(layer.receive(channel), 30)  # bounded: no hang on a bug
-
-
 def test_a_deletion_publishes_the_typed_default_in_its_stored_form(backend, name):
     basket = GlobalState(name, default=Item("pear", Decimal("2")), schema=Item, public=True)
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    group = group_name("global", None, name)
-    async_to_sync(layer.group_add)(group, channel)
-    try:
-        basket.set(Item("apple", Decimal("1.50"), ["ripe"]))
-        written = async_to_sync(_received)(layer, channel)
-        basket.delete()
-        deleted = async_to_sync(_received)(layer, channel)
-    finally:
-        async_to_sync(layer.group_discard)(group, channel)
-    assert json.loads(written["value"]) == {"name": "apple", "price": "1.50", "tags": ["ripe"]}
-    assert json.loads(deleted["value"]) == {"name": "pear", "price": "2", "tags": []}
+    _, written = live_json(basket, lambda: basket.set(Item("apple", Decimal("1.50"), ["ripe"])))
+    _, deleted = live_json(basket, basket.delete)
+    assert json.loads(written) == {"name": "apple", "price": "1.50", "tags": ["ripe"]}
+    assert json.loads(deleted) == {"name": "pear", "price": "2", "tags": []}
 
 
 def test_on_expire_gets_the_schemas_type(backend, name):

@@ -15,7 +15,6 @@ from typing import Any
 import statekit
 from statekit.browser.state import browser_config
 from statekit.live.consumer import StateConsumer
-from statekit.live.layer import CLOSE_LAYER_FAILED
 from statekit.live.outbox import CLOSE_TOO_SLOW
 from statekit.live.wiring import live_config
 from statekit.state import pages
@@ -40,7 +39,6 @@ def python_constants() -> list[Any]:
         pages.HEADER,
         pages.FIELD,
         CLOSE_TOO_SLOW,
-        CLOSE_LAYER_FAILED,
     ]
 
 

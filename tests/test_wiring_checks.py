@@ -41,6 +41,14 @@ def test_i032_change_streams_of_one_process_on_sqlite_at_deploy():
         assert [m.id for m in check_wiring()] == []  # not in a plain check (the demo)
     assert [m.id for m in found] == ["statekit.I032"]
     assert "visitors" not in found[0].msg and "PostgreSQL" in found[0].hint
+    assert "websocket" in found[0].msg and "CHANNEL_LAYERS" in found[0].hint
+
+
+def test_i032_not_on_sqlite_with_a_network_channel_layer():
+    layer = {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": []}}
+    conf = {"BACKEND": "db", "DATABASE": "default"}
+    with override_settings(STATEKIT=conf, CHANNEL_LAYERS={"default": layer}):
+        assert check_streams() == []
 
 
 @pytest.mark.django_db(databases=["default", "postgres"])

@@ -29,9 +29,13 @@ stays behind, its window full, for ``slow_seconds`` without acknowledging anythi
 has ``max_frames`` answers unread, is closed with code 4408 (:data:`CLOSE_TOO_SLOW`); the
 client may reconnect and watch again, which resyncs it.
 
-When the channel layer fails (its Redis died), the connection is closed with code 4503
-(:data:`statekit.live.layer.CLOSE_LAYER_FAILED`): the client reconnects later and watches again.
-The process logs one warning per outage, not one per connection.
+Changes come from the change streams (:mod:`statekit.streams`), as for ``changes()`` and the
+event stream: each watch follows its variable (and owner) on the process's one feed of the
+backend, so a write is published once and reaches websockets in every process, with or without
+a channel layer (Channels is only the websocket's transport here). When the feed reconnects
+after an outage, every watch reads its value again and is sent it if it changed: the socket
+stays open. A watch whose value cannot be read then (the store is still down) gets
+``unavailable`` and is gone; statekit.js watches again a few seconds later.
 
 Who may watch what: global variables declared ``public=True``; the session variables of the
 connection's own session (``scope["session"]``, from SessionMiddlewareStack or
@@ -44,9 +48,10 @@ scope is refused with the same message as a non-public one, so names cannot be p
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 from channels.exceptions import StopConsumer
@@ -54,10 +59,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from statekit.conf import get_settings
 from statekit.keys import SCOPES, Scope
-from statekit.live.layer import QuietReceive, on_layer
 from statekit.live.outbox import FlowControl, Outbox, Watch, WatchId
-from statekit.live.owner import ConnectionOwner, Refused, watched
-from statekit.live.publish import current_json, group_name
+from statekit.live.owner import ConnectionOwner, Refused, as_json, watched
 
 logger = logging.getLogger("statekit.live")
 
@@ -74,11 +77,12 @@ def _watch_id(message: dict[str, Any]) -> WatchId:
 
 
 # channels has no types: its consumer is Any to mypy
-class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    """Serves ``watch`` / ``unwatch``; joins one channel-layer group per watched variable."""
+class StateConsumer(ConnectionOwner, FlowControl, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Serves ``watch`` / ``unwatch``; each watch follows its variable's change stream."""
 
+    #: No channel layer: changes come from statekit.streams (no channel name, no receive).
+    channel_layer_alias: ClassVar[str | None] = None
     scopes: ClassVar[tuple[str, ...]] = SCOPES
-    rejoin_seconds: ClassVar[float] = 6 * 3600  # well within the layers' group_expiry
     fields: ClassVar[dict[str, set[str]]] = {
         "watch": {"type", "id", "name", "scope", "page"},
         "unwatch": {"type", "id"},
@@ -88,34 +92,12 @@ class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsock
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.watches: dict[WatchId, Watch] = {}
-        self.members: dict[str, Watch] = {}  # group -> the watch of it (one per group)
+        self.members: dict[str, Watch] = {}  # watch key -> the watch of it (one per key)
+        self.following: dict[str, asyncio.Task[None]] = {}  # watch key -> its stream's task
         self.outbox = Outbox(self.window_frames, self.window_bytes, self.max_frames)
         self.closing = False
-        self._rejoining: asyncio.Task[None] | None = None
         self._slow_timer: asyncio.TimerHandle | None = None
         self._closer: asyncio.Task[None] | None = None
-
-    @property
-    def channel_layer_alias(self) -> str:
-        return str(get_settings()["CHANNEL_LAYER"])
-
-    async def connect(self) -> None:
-        await self.accept()
-        if self.channel_layer is not None:
-            self._rejoining = asyncio.create_task(self._rejoin())
-
-    async def _rejoin(self) -> None:
-        """Join the groups again now and then: channel layers drop a member after their
-        ``group_expiry`` (a day by default), and a tab may stay open longer than that."""
-        while True:
-            await asyncio.sleep(self.rejoin_seconds)
-            for group in list(self.members):
-                if group in self.members:  # not left meanwhile
-                    join = functools.partial(self.channel_layer.group_add, group, self.channel_name)
-                    try:
-                        await on_layer(self.channel_layer, join)
-                    except Exception:  # noted by on_layer; the next round tries again
-                        pass
 
     # -- frames in -------------------------------------------------------------------------
 
@@ -183,28 +165,31 @@ class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsock
             raise Refused("limit", f"A connection may watch at most {limit} variables.")
         variable = watched(scope, name)
         owner = await self.owner(scope, content)
-        group = group_name(scope, owner, name)
-        if group in self.members:
+        key = json.dumps([scope, owner, name])
+        if key in self.members:
             raise Refused(
                 "duplicate",
                 f"This connection watches {scope} state {name!r} already "
-                f"(id {self.members[group].id!r}).",
+                f"(id {self.members[key].id!r}).",
             )
         fields = json.dumps({"id": wid, "scope": scope, "name": name})
-        watch = Watch(wid, variable, owner, group, fields[1:-1])
+        watch = Watch(wid, variable, owner, key, fields[1:-1])
+        values = variable.changes() if scope == Scope.GLOBAL else variable.changes(owner)
         try:
-            await self._join(watch)  # before reading: no change between read and join is lost
-        except Exception:  # the layer's server is down (noted by on_layer): the client asks again
-            raise Refused("unavailable", "Live updates are unavailable; try again.") from None
-        try:
-            value = await current_json(variable, owner)
+            value = await anext(values)  # subscribes, then reads: no change is lost between
         except BaseException as exc:
-            await self._leave(watch)  # refused: nothing stays registered
+            await values.aclose()  # refused: nothing stays registered
             if not isinstance(exc, Exception):
                 raise
             logger.exception("statekit consumer could not read %s state %r", scope, name)
             raise Refused("unavailable", f"{scope} state {name!r} could not be read.") from None
-        await self.offer(watch, "value", value)
+        self.members[key] = watch
+        self.watches[wid] = watch
+        await self.offer(watch, "value", as_json(variable, value))
+        if self.closing or self.members.get(key) is not watch:  # closed or left meanwhile
+            await values.aclose()
+        else:
+            self.following[key] = asyncio.create_task(self._follow(watch, values))
 
     async def unwatch(self, content: dict[str, Any]) -> None:
         wid = _watch_id(content)
@@ -220,39 +205,38 @@ class StateConsumer(ConnectionOwner, QuietReceive, FlowControl, AsyncJsonWebsock
             raise Refused("invalid", "'ack' must be the token of a frame not acknowledged yet.")
         await self.flush()
 
-    # -- frames out, flow-controlled (statekit.live.outbox) -------------------------------------
+    # -- the change stream of each watch ---------------------------------------------------
 
-    async def _join(self, watch: Watch) -> None:
-        if self.channel_layer is not None:
-            join = functools.partial(self.channel_layer.group_add, watch.group, self.channel_name)
-            await on_layer(self.channel_layer, join)
-        self.members[watch.group] = watch
-        self.watches[watch.id] = watch
+    async def _follow(self, watch: Watch, values: AsyncGenerator[Any]) -> None:
+        """Send ``watch`` each change of its stream (latest value wins) until it is left."""
+        try:
+            async with aclosing(values):
+                async for value in values:
+                    await self.offer(watch, "change", as_json(watch.variable, value))
+        except Exception:  # a resync could not read: the store is down
+            if self.members.get(watch.key) is watch:
+                await self.unavailable(watch)
 
     async def _leave(self, watch: Watch) -> None:
-        if self.members.get(watch.group) is not watch:
+        """Forget ``watch`` and release its subscription (at once: its task is awaited)."""
+        if self.members.get(watch.key) is not watch:
             return
-        del self.members[watch.group]
+        del self.members[watch.key]
         del self.watches[watch.id]
-        self.outbox.forget(watch.group)
-        if self.channel_layer is not None:
-            await self.discard(watch.group)
-
-    # -- the channel layer -----------------------------------------------------------------
-
-    async def statekit_change(self, event: dict[str, Any]) -> None:
-        """A change published by :func:`statekit.live.publish.publish` (type ``live.EVENT``)."""
-        value, watch = event.get("value"), self.members.get(event.get("group", ""))
-        if isinstance(value, str) and watch is not None:
-            await self.offer(watch, "change", value)  # O(1) memory: sent, or marked behind
+        self.outbox.forget(watch.key)
+        task = self.following.pop(watch.key, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        for pending in (self._rejoining, self._slow_timer):
-            if pending is not None:
-                pending.cancel()
-        if self.channel_layer is not None:
-            for group in list(self.members):
-                await self.discard(group)
+        if self._slow_timer is not None:
+            self._slow_timer.cancel()
+        tasks = list(self.following.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.following.clear()
         self.members.clear()
         self.watches.clear()

@@ -8,7 +8,7 @@ Tokens are random: only a client that reads its frames can acknowledge them.
 
 - Value frames (``value``, ``change``) go out while fewer than ``window_frames`` frames and
   ``window_bytes`` bytes are unacknowledged. Beyond that the outbox keeps only *which* watches
-  are behind (one entry per watched group, whatever the number of changes and the size of the
+  are behind (one entry per watch, whatever the number of changes and the size of the
   values); the consumer reads their current value when the window opens again.
 - Replies (``error``, ``unwatched``) always go out, up to ``max_frames`` in flight: a client
   that keeps asking without reading the answers is over it, and is closed.
@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from statekit.live.publish import current_json
+from statekit.live.owner import current_json
 
 logger = logging.getLogger("statekit.live")
 
@@ -40,7 +40,7 @@ class Watch:
     id: WatchId
     variable: Any
     owner: str | None
-    group: str
+    key: str  # which variable and owner: one watch of it per connection
     fields: str  # '"id":1,"scope":"global","name":"visitors"', encoded once
 
     def frame(self, kind: str, value_json: str) -> str:
@@ -56,7 +56,7 @@ class Outbox:
         self.max_frames = max_frames
         self.in_flight: deque[tuple[str, int]] = deque()  # (token, bytes), oldest first
         self.bytes = 0
-        self.behind: dict[str, str] = {}  # group -> frame kind ("value" or "change"), in order
+        self.behind: dict[str, str] = {}  # watch key -> frame kind ("value" or "change"), in order
         self.stalled_since: float | None = None  # behind, with the window full, since
 
     @property
@@ -91,23 +91,25 @@ class Outbox:
             self.stalled_since = time.monotonic()  # progress: the client reads
         return True
 
-    def hold(self, group: str, kind: str) -> None:
-        """Remember that ``group`` has a frame to send (a first ``value`` stays a value)."""
-        self.behind[group] = self.behind.get(group, kind)
+    def hold(self, key: str, kind: str) -> None:
+        """Remember that the watch ``key`` has a frame to send (a first ``value`` stays a
+        value)."""
+        self.behind[key] = self.behind.get(key, kind)
         if self.stalled_since is None and not self.open:
             self.stalled_since = time.monotonic()
 
     def next_behind(self) -> tuple[str, str] | None:
-        """The oldest group still to send, if the window is open (it is then no longer held)."""
+        """The oldest watch key still to send, if the window is open (it is then no longer
+        held)."""
         if not self.behind or not self.open:
             if not self.behind:
                 self.stalled_since = None
             return None
-        group = next(iter(self.behind))
-        return group, self.behind.pop(group)
+        key = next(iter(self.behind))
+        return key, self.behind.pop(key)
 
-    def forget(self, group: str) -> None:
-        self.behind.pop(group, None)
+    def forget(self, key: str) -> None:
+        self.behind.pop(key, None)
 
     def stalled_for(self) -> float:
         """Seconds the client has been behind with a full window and no acknowledgement."""
@@ -149,7 +151,7 @@ class FlowControl:
             if not self.closing:
                 await self.send(text_data=self.outbox.stamp(watch.frame(kind, value_json)))
             return
-        self.outbox.hold(watch.group, kind)
+        self.outbox.hold(watch.key, kind)
         await self.flush()
         if self.outbox.stalled_since is not None and self._slow_timer is None:
             self._slow_timer = asyncio.get_running_loop().call_later(
@@ -165,18 +167,23 @@ class FlowControl:
             try:
                 value = await current_json(watch.variable, watch.owner)
             except Exception:
-                logger.warning("statekit consumer could not read %r", watch.variable.name)
-                await self._leave(watch)
-                await self.reply(
-                    {
-                        "type": "error",
-                        "id": watch.id,
-                        "code": "unavailable",
-                        "message": f"{watch.variable.name!r} could not be read: watch again.",
-                    }
-                )
+                await self.unavailable(watch)
                 continue
             await self.send(text_data=self.outbox.stamp(watch.frame(held[1], value)))
+
+    async def unavailable(self, watch: Watch) -> None:
+        """End ``watch``, whose value could not be read (the store is down): the client is
+        told ``unavailable``, and statekit.js watches again a few seconds later."""
+        logger.warning("statekit consumer could not read %r", watch.variable.name)
+        await self._leave(watch)
+        await self.reply(
+            {
+                "type": "error",
+                "id": watch.id,
+                "code": "unavailable",
+                "message": f"{watch.variable.name!r} could not be read: watch again.",
+            }
+        )
 
     def _check_slow(self) -> None:
         self._slow_timer = None

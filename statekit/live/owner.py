@@ -1,6 +1,7 @@
 """Who may watch what, for the websocket and the event stream alike: the variable a watch
 names (:func:`watched`), whose value it reads (:func:`owner_for`: the connection's session, the
-page ids issued to it), and the refusal it gets (:class:`Refused`)."""
+page ids issued to it), the refusal it gets (:class:`Refused`), and the value as the browser
+gets it (:func:`as_json`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 
+from statekit.codec import browser_json
 from statekit.exceptions import InvalidPageId
 from statekit.keys import Scope
 from statekit.registry import declared
@@ -41,6 +43,18 @@ def watched(scope: str, name: str) -> Any:
             + (", or not public." if scope == Scope.GLOBAL else "."),
         )
     return variable
+
+
+def as_json(variable: Any, value: Any) -> str:
+    """A value of ``variable`` as JSON for the browser (a schema's typed value in its stored
+    form)."""
+    return browser_json(variable.plain(value))
+
+
+async def current_json(variable: Any, owner: str | None) -> str:
+    """The current value of ``variable`` (of ``owner``), as JSON for the browser."""
+    value = await (variable.aget() if variable.scope == Scope.GLOBAL else variable.aget(owner))
+    return as_json(variable, value)
 
 
 async def owner_for(scope: str, session: Any, session_key: str | None, page_id: Any) -> str | None:

@@ -36,10 +36,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
-from statekit.codec import browser_json
 from statekit.conf import get_settings
 from statekit.keys import SCOPES, Scope
-from statekit.live.owner import Refused, owner_for, watched
+from statekit.live.owner import Refused, as_json, owner_for, watched
 from statekit.state import pages
 
 logger = logging.getLogger("statekit.live")
@@ -53,12 +52,8 @@ RETRY_MILLISECONDS = 2000
 Render = Callable[[Any, Any], str]
 
 
-def as_json(variable: Any, value: Any) -> str:
-    return browser_json(variable.plain(value))
-
-
 def as_html(variable: Any, value: Any) -> str:
-    return str(escape(value if isinstance(value, str) else browser_json(variable.plain(value))))
+    return str(escape(value if isinstance(value, str) else as_json(variable, value)))
 
 
 def event(number: int, name: str, data: str) -> str:

@@ -6,7 +6,9 @@ subclass each, chosen by :func:`hub` from the configured backend:
   ``KEY_PREFIX``;
 - ``db`` on PostgreSQL: ``LISTEN``/``NOTIFY`` (:class:`PostgresHub`) on a connection of the
   listener's own; a notification is sent when the write's transaction commits, in commit order;
-- anything else (``db`` on SQLite, other databases and backends): this process only
+- anything else (``db`` on SQLite, other databases and backends): the channel layer
+  ``STATEKIT["CHANNEL_LAYER"]`` when ``CHANNEL_LAYERS`` has it as a network layer
+  (channels-redis: :class:`~statekit.streams.layer.LayerHub`), else this process only
   (:class:`LocalHub`). Several processes then do not see each other's changes: a system check
   (statekit.I032) says so.
 
@@ -29,8 +31,10 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from statekit.backends import BaseBackend, get_backend
+from statekit.conf import get_settings
 from statekit.keys import StateKey, key_text
 from statekit.streams.hub import Hub, message
+from statekit.streams.layer import LayerHub, network_layer
 
 #: The PostgreSQL channel of statekit's notifications.
 CHANNEL = "statekit_changes"
@@ -128,6 +132,10 @@ def _hub_of(backend: BaseBackend) -> tuple[tuple[str, ...], Callable[[], Hub]]:
         if database.vendor == "postgresql" and _psycopg3(database):
             where = repr(sorted(database.get_connection_params().items()))
             return ("postgres", alias, where), lambda: PostgresHub(alias)
+    alias, prefix = get_settings()["CHANNEL_LAYER"], get_settings()["KEY_PREFIX"]
+    layer = network_layer(alias)
+    if layer is not None:
+        return ("layer", repr(sorted(layer.items())), prefix), lambda: LayerHub(alias, prefix)
     return ("local",), LocalHub
 
 

@@ -747,9 +747,8 @@ function installRender(win, states, browser) {
 // behind the latest value when it catches up (closing it, code 4408, if it never does).
 // When the socket drops, it reconnects with exponential backoff (0.5 s doubling up to 30 s,
 // with jitter) and sends every watch again: the server's "value" answers resync the page.
-// The backoff restarts only once a connection answered a watch: a server whose channel
-// layer is down accepts the socket, then closes it (code 4503), and is not asked again at
-// once. The path and the scopes come from the configuration (statekit.live.live_config).
+// The backoff restarts only once a connection answered a watch: a server that accepts the
+// socket, then closes it without answering, is not asked again at once. The path and the scopes come from the configuration (statekit.live.live_config).
 
 
 /** Milliseconds before reconnection `attempt` (0, 1, ...): 0.5 s doubling up to 30 s, ±25 %. */
