@@ -7,12 +7,15 @@ channels-redis, side by side in one run:
 - raw:      ``channel_layer.group_send(group, {...frame...})`` to N minimal consumers that
             forward the frame to their socket: Channels' own fan-out, nothing else.
 - statekit: ``await GlobalState.aset(value)`` with N ``StateConsumer`` clients watching the
-            variable: the write (SQLite, "db" backend), the state_changed signal, the one
-            group_send, and each consumer building its frame.
+            variable: the write, its one publish to the backend's change stream, the one
+            subscription of this process fanning it out, and each consumer building its frame.
 - SSE:      the same ``aset`` with N event streams (``statekit.live.sse``, through Django's
-            ASGI handler) watching it: on the in-memory layer's row, the "db" backend on
-            SQLite (the change stream of one process); on the channels-redis row, the
-            "cache" backend (Redis pub/sub carries the change, as between processes).
+            ASGI handler) watching it.
+
+Both statekit columns use the same backend per row: on the in-memory layer's row, the "db"
+backend on SQLite (the change stream of one process); on the channels-redis row, the "cache"
+backend (Redis pub/sub carries the change, as between processes). The raw column is Channels'
+group_send on that row's layer; statekit's websockets need no channel layer.
 
 The time is from the call until the LAST of the N clients has received its frame (clients are
 Channels' WebsocketCommunicator, in this process, as in Channels' own tests). Rounds alternate
@@ -220,7 +223,7 @@ async def settle() -> None:
     gc.collect()
 
 
-async def measure(layer_name: str, n: int, rounds: int, sse_backend: dict[str, Any]) -> Result:
+async def measure(layer_name: str, n: int, rounds: int) -> Result:
     from channels.layers import get_channel_layer
     from channels.routing import URLRouter
 
@@ -232,7 +235,6 @@ async def measure(layer_name: str, n: int, rounds: int, sse_backend: dict[str, A
     quiet = GlobalState("bench.quiet", default=0)  # not public: written, never published
     layer = get_channel_layer()
     raw = await open_clients(raw_consumer(), n, None)
-    kit = await open_clients(URLRouter(urlpatterns()), n, live.name)
     result = Result(layer_name, n)
 
     async def raw_round(i: int) -> float:
@@ -263,25 +265,20 @@ async def measure(layer_name: str, n: int, rounds: int, sse_backend: dict[str, A
         await quiet.aset({"round": i, "run": RUN, "title": "statekit"})
         return time.perf_counter() - start
 
-    from django.test import override_settings
-
     streams: list[Stream] = []
+    kit: list[Any] = []
     try:
         await raw_round(-1)  # warm-up: connections, code paths
+        await live.aset(-1)
+        kit = await open_clients(URLRouter(urlpatterns()), n, live.name)
+        streams = await open_streams(n, live.name, b"data: -1")
         await kit_round(-1)
-        with override_settings(STATEKIT=sse_backend):  # the streams' backend, and its hub
-            await live.aset(-1)
-            streams = await open_streams(n, live.name, b"data: -1")
-            await sse_round(-1)
+        await sse_round(-1)
         for i in range(rounds):
             trio = [(raw_round, result.raw), (kit_round, result.kit), (sse_round, result.sse)]
             for fn, times in trio if i % 2 == 0 else trio[::-1]:
                 await settle()
-                if fn is sse_round:
-                    with override_settings(STATEKIT=sse_backend):
-                        times.append(await fn(i))
-                else:
-                    times.append(await fn(i))
+                times.append(await fn(i))
             result.write.append(await write_round(i))
     finally:
         await asyncio.gather(*(s.close() for s in streams))
@@ -299,14 +296,15 @@ async def run_all(clients: list[int], rounds: int, use_redis: bool) -> list[Resu
 
     results = []
     for name, conf in layers(use_redis):
-        sse_backend = (
+        backend = (  # statekit's, for both its columns (and their hub)
             {"BACKEND": "cache", "CACHE_ALIAS": "redis", "KEY_PREFIX": PREFIX}
             if name == "channels-redis"
             else {"BACKEND": "db"}
         )
         for n in clients:
-            with override_settings(CHANNEL_LAYERS={"default": conf}):  # a new layer
-                results.append(await measure(name, n, rounds, sse_backend))
+            # a new layer, and statekit's backend
+            with override_settings(CHANNEL_LAYERS={"default": conf}, STATEKIT=backend):
+                results.append(await measure(name, n, rounds))
             if name == "channels-redis":
                 cleanup_redis()
     return results
@@ -325,7 +323,7 @@ def print_table(results: list[Result], rounds: int, redis_note: str) -> None:
     )
     print(
         f"Python {platform.python_version()}, Django {django.get_version()}, Channels "
-        f"{channels.__version__}; statekit backend: db on SQLite; {redis_note}"
+        f"{channels.__version__}; statekit's backends: in the module docstring; {redis_note}"
     )
     header = (
         f"{'layer':<15} {'clients':>7} {'raw group_send':>15} {'statekit aset':>14} "
@@ -350,7 +348,7 @@ def print_table(results: list[Result], rounds: int, redis_note: str) -> None:
         "ratio = median statekit time / median raw time (lower is better; 1.00x = no "
         "overhead); per round = range of single-round ratios; write alone = aset() of a "
         "variable nobody watches (the database's share). SSE aset: the same change "
-        "reaching as many event streams (no Channels), its backend in the module docstring; "
+        "reaching as many event streams (no Channels); "
         "SSE ratio = SSE median / raw group_send median."
     )
 
