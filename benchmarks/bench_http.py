@@ -141,14 +141,14 @@ def server(kind: str, workers: int, env: dict[str, str], log: Path) -> Iterator[
     port = free_port()
     if kind == "gunicorn":
         app = "benchmarks.http_project.wsgi:application"
-        args = ["gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", app]
-    else:
+        args = ["-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", app]
+    else:  # uvicorn, with TCP_NODELAY on its connections (see uvicorn_nodelay.py)
         app = "benchmarks.http_project.asgi:application"
-        args = ["uvicorn", "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
-        args += ["--no-access-log", app]
+        args = [str(ROOT / "benchmarks" / "uvicorn_nodelay.py"), "--workers", str(workers)]
+        args += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", app]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", *args, "--log-level", "warning"],
+            [sys.executable, *args, "--log-level", "warning"],
             cwd=ROOT,
             env={**env, "BENCH_SERVER": kind},
             stdout=out,

@@ -45,7 +45,7 @@ WRITE = (
 
 
 @pytest.mark.parametrize("two_workers", UVICORN_CHROMIUM, indirect=True)
-def test_htmx_swaps_in_what_any_process_writes_as_text_or_as_a_fragment(two_workers):
+def test_htmx_sse_swaps_in_what_any_process_writes_as_text_or_as_a_fragment(two_workers):
     server, env = two_workers
     with chromium() as browser:
         contexts = [browser.new_context() for _ in range(2)]
