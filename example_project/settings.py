@@ -88,22 +88,13 @@ if REDIS_URL:
             "KEY_PREFIX": "statekit-example",
         }
     }
+    # Live state reaches the browsers of every server process through Redis (pub/sub):
+    # no channel layer is needed.
     STATEKIT = {"BACKEND": "cached_db"}
-    # Live state reaches the browsers of every server process through Redis.
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # Longer than channels-redis's 5 s blocking read (redis-py's default is 5 s).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
-                "prefix": "statekit-example-channels",
-            },
-        }
-    }
 else:
+    # One process (runserver): live state reaches its own websockets and event streams. With
+    # several processes on SQLite, a channels-redis layer in CHANNEL_LAYERS would carry it.
     STATEKIT = {"BACKEND": "db"}
-    # One process: the in-memory layer carries live state to its own websockets.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # The demos log what they do (e.g. session resources created and closed) to the console.
 LOGGING = {

@@ -2,12 +2,12 @@
 PostgreSQL database and a Redis that every host shares, as a deployment on several machines
 has them: statekit on ``cached_db`` (the database is the truth, Redis the shared cache),
 Django's sessions on ``cached_db`` over the same Redis (never a cache local to one process)
-and the channel layer on channels-redis.
+and no channel layer: live state crosses hosts on statekit's change streams (Redis pub/sub).
 
 ``STATEKIT_MH_PG_HOST``/``_PORT``/``_NAME``: the database; ``STATEKIT_MH_REDIS``: the Redis
 URL; ``STATEKIT_MH_CLUSTER``: the startup nodes of a Redis Cluster (space-separated URLs)
-that then holds statekit's state, the Redis keeping Django's sessions and the channel
-layer (channels-redis has no cluster client); ``STATEKIT_MH_PREFIX``: the keys of this run.
+that then holds statekit's state (and carries its changes), the Redis keeping Django's
+sessions; ``STATEKIT_MH_PREFIX``: the keys of this run.
 """
 
 from __future__ import annotations
@@ -40,9 +40,3 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 STATEKIT = {"BACKEND": "cached_db", "KEY_PREFIX": PREFIX}
 if os.environ.get("STATEKIT_MH_CLUSTER"):
     STATEKIT["REDIS_CLUSTER"] = os.environ["STATEKIT_MH_CLUSTER"].split()
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "prefix": PREFIX},
-    }
-}

@@ -200,7 +200,7 @@ def settings_with(**env: str) -> dict:
             "engine": db["ENGINE"], "name": str(db["NAME"]),
             "backend": settings.STATEKIT["BACKEND"],
             "cache": settings.CACHES["default"]["BACKEND"],
-            "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+            "layers": getattr(settings, "CHANNEL_LAYERS", {}),
         }))
     """
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
@@ -217,13 +217,13 @@ def settings_with(**env: str) -> dict:
     return json.loads(done.stdout)
 
 
-def test_with_no_environment_it_runs_on_sqlite_and_the_in_memory_layer(tmp_path):
+def test_with_no_environment_it_runs_on_sqlite_with_no_channel_layer(tmp_path):
     assert settings_with() == {
         "engine": "django.db.backends.sqlite3",
         "name": str(ROOT / "db.sqlite3"),
         "backend": "db",
         "cache": "django.core.cache.backends.locmem.LocMemCache",
-        "layer": "channels.layers.InMemoryChannelLayer",
+        "layers": {},  # live state needs none: it rides the backend's change streams
     }
     assert settings_with(SQLITE_PATH=str(tmp_path / "demo.sqlite3"))["name"] == str(
         tmp_path / "demo.sqlite3"
@@ -238,5 +238,5 @@ def test_with_database_url_and_redis_url_it_runs_on_postgresql_and_redis():
         "name": "demo",
         "backend": "cached_db",
         "cache": "django_redis.cache.RedisCache",
-        "layer": "channels_redis.core.RedisChannelLayer",
+        "layers": {},
     }

@@ -3,8 +3,9 @@ host A and uvicorn on host B, each in a network namespace of its own (tests/netn
 ``loopback`` variant runs them on 127.0.0.2 and 127.0.0.3 instead, as where namespaces cannot
 be made), sharing one PostgreSQL and one Redis, both the test's own and listening on the
 bridge (the gateway) where the hosts reach them: statekit on ``cached_db``, Django's sessions
-on ``cached_db``, the channel layer on channels-redis. In the ``cluster`` variant statekit's
-state is on a Redis Cluster of the test's own (three masters, a replica each) instead.
+on ``cached_db``, and no channel layer (changes cross on Redis pub/sub). In the ``cluster``
+variant statekit's state is on a Redis Cluster of the test's own (three masters, a replica
+each) instead.
 
 One browser session, no stickiness: a Python client carrying the session's cookies sends each
 request to A or B at random, as a load balancer without affinity would; Chromium, with the
