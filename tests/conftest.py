@@ -121,3 +121,22 @@ def state_changes():
     state_changed.connect(record, dispatch_uid="tests.changes")
     yield seen
     state_changed.disconnect(dispatch_uid="tests.changes")
+
+
+#: The backends whose changes cross processes on a feed of their own (Redis pub/sub,
+#: PostgreSQL LISTEN/NOTIFY), as settings for the servers of live and SSE tests.
+FEED_BACKENDS = [
+    pytest.param(
+        {"BACKEND": "cache", "CACHE_ALIAS": "redis"},
+        id="cache",
+        marks=[pytest.mark.django_db(transaction=True), *needs("redis")],
+    ),
+    pytest.param(
+        {"BACKEND": "db", "DATABASE": "postgres"},
+        id="db-postgres",
+        marks=[
+            pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
+            *needs("postgres"),
+        ],
+    ),
+]

@@ -13,24 +13,8 @@ from django.db import connections
 from django.test import override_settings
 from websockets.sync.client import connect
 
-from tests.conftest import needs
+from tests.conftest import FEED_BACKENDS
 from tests.live_support import WS_PATH, Server, process_env, run_command, visit
-
-BACKENDS = [
-    pytest.param(
-        {"BACKEND": "cache", "CACHE_ALIAS": "redis"},
-        id="cache",
-        marks=[pytest.mark.django_db(transaction=True), *needs("redis")],
-    ),
-    pytest.param(
-        {"BACKEND": "db", "DATABASE": "postgres"},
-        id="db-postgres",
-        marks=[
-            pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
-            *needs("postgres"),
-        ],
-    ),
-]
 
 
 def socket_to(server: Server) -> Any:
@@ -51,7 +35,7 @@ def next_frame(ws: Any) -> dict[str, Any]:
     return frame
 
 
-@pytest.mark.parametrize("conf", BACKENDS)
+@pytest.mark.parametrize("conf", FEED_BACKENDS)
 def test_a_write_in_one_process_reaches_a_websocket_on_another_without_channel_layers(conf):
     conf = {**conf, "KEY_PREFIX": f"statekit-ws-{uuid.uuid4().hex[:10]}"}
     extra = {"STATEKIT_TEST_STATEKIT": json.dumps(conf), "STATEKIT_TEST_NO_CHANNEL_LAYERS": "1"}

@@ -27,7 +27,7 @@ from statekit.live.sse import events_view
 from statekit.state import pages
 from statekit.streams.feeds import hub
 from tests.browser import watch_errors
-from tests.conftest import BACKENDS, needs
+from tests.conftest import BACKENDS, FEED_BACKENDS, needs
 from tests.live_support import WATCH_VISITORS, Server, process_env, run, run_command, seen, visit
 from tests.services import REDIS_DB, REDIS_HOST, REDIS_PORT
 from tests.test_live_browser import INCR, REFUSED, chromium, shown
@@ -233,26 +233,9 @@ def _read_until(conn: socket.socket, wanted: str) -> None:
         seen = seen[-len(wanted) :] + chunk.decode(errors="replace")
 
 
-UVICORN_BACKENDS = [
-    pytest.param(
-        {"BACKEND": "cache", "CACHE_ALIAS": "redis"},
-        id="cache",
-        marks=[pytest.mark.django_db(transaction=True), *needs("redis")],
-    ),
-    pytest.param(
-        {"BACKEND": "db", "DATABASE": "postgres"},
-        id="db-postgres",
-        marks=[
-            pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
-            *needs("postgres"),
-        ],
-    ),
-]
-
 #: The same, for the tests that drive Chromium.
 UVICORN_CHROMIUM = [
-    pytest.param(p.values[0], id=p.id, marks=[*p.marks, *needs("chromium")])
-    for p in UVICORN_BACKENDS
+    pytest.param(p.values[0], id=p.id, marks=[*p.marks, *needs("chromium")]) for p in FEED_BACKENDS
 ]
 
 
@@ -303,7 +286,7 @@ def test_sse_chromium_pages_watch_over_the_event_stream(two_workers):
     assert not errors, errors
 
 
-@pytest.mark.parametrize("two_workers", UVICORN_BACKENDS, indirect=True)
+@pytest.mark.parametrize("two_workers", FEED_BACKENDS, indirect=True)
 def test_sse_on_uvicorn_a_write_in_any_process_reaches_every_stream(two_workers):
     server, env = two_workers
     streams = [_open_stream(server, "global:visitors") for _ in range(4)]  # both workers
@@ -321,7 +304,7 @@ def test_sse_on_uvicorn_a_write_in_any_process_reaches_every_stream(two_workers)
             conn.close()
 
 
-@pytest.mark.parametrize("two_workers", [UVICORN_BACKENDS[0]], indirect=True)
+@pytest.mark.parametrize("two_workers", [FEED_BACKENDS[0]], indirect=True)
 def test_sse_a_client_that_goes_away_frees_its_subscription(two_workers):
     """Seen from Redis: the worker's one SUBSCRIBE ends with its last stream."""
     server, _ = two_workers
