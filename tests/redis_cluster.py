@@ -43,18 +43,23 @@ def _free(port: int) -> bool:
     return True
 
 
-def cluster_port() -> int:
-    """A free port whose cluster bus port (+10000) is free too (so at most 55535)."""
-    while True:
-        port = random.randint(20000, 55535)
-        if _free(port) and _free(port + 10000):
-            return port
+def cluster_ports(count: int) -> list[int]:
+    """``count`` distinct free ports below 30000 whose cluster bus ports (+10000) are free too.
+
+    Below 30000, no node's port is another's bus port; distinct, no node is started on a port
+    another already holds (its ``redis-server`` would exit and the other would answer)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(20000, 29999)
+        if port not in ports and _free(port) and _free(port + 10000):
+            ports.append(port)
+    return ports
 
 
 class RedisClusterServers:
     def __init__(self, masters: int = MASTERS, host: str = "127.0.0.1") -> None:
         self.host = host  # the address the nodes listen on and announce
-        self.ports = [cluster_port() for _ in range(masters * 2)]
+        self.ports = cluster_ports(masters * 2)
         self.dir = tempfile.mkdtemp(prefix="statekit-cluster-")
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self.startup_nodes = [f"redis://{host}:{port}" for port in self.ports]
@@ -68,9 +73,12 @@ class RedisClusterServers:
         command += ["--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--dir", home]
         command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
         command += ["--logfile", "redis.log"]
-        self.processes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        process = self.processes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while True:
+            if process.poll() is not None:
+                log = os.path.join(home, "redis.log")
+                raise RuntimeError(f"redis-server on port {port} exited; see {log}")
             try:
                 self.node(port).ping()
                 return

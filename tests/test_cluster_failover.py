@@ -17,7 +17,7 @@ from statekit import GlobalState
 from statekit.backends import StateKey, get_backend
 from statekit.exceptions import BackendUnavailable
 from tests.conftest import needs, unique_prefix
-from tests.redis_cluster import RedisClusterServers, cluster_port
+from tests.redis_cluster import RedisClusterServers, cluster_ports
 
 pytestmark = needs("cluster", "postgres")
 
@@ -126,7 +126,7 @@ def test_cluster_failover_cached_db_serves_no_stale_copy(cluster, name):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("backend", ["cache", "cached_db"])
 def test_cluster_unreachable_when_a_process_starts_is_backend_unavailable(backend, name):
-    nodes = [f"redis://127.0.0.1:{cluster_port()}"]  # nothing listens there
+    nodes = [f"redis://127.0.0.1:{cluster_ports(1)[0]}"]  # nothing listens there
     conf = {"BACKEND": backend, "DATABASE": "default", "REDIS_CLUSTER": nodes}
     with override_settings(STATEKIT={**conf, "KEY_PREFIX": unique_prefix()}):
         with pytest.raises(BackendUnavailable, match="cannot reach the Redis Cluster at 127"):
