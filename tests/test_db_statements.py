@@ -1,5 +1,5 @@
-"""The database backends' hot writes are single statements, contended rows do not collapse
-into retries, and the cleanup deletes values no on_expire needs without reading them."""
+"""The database backends' hot writes are single statements, and contended rows do not
+collapse into retries."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connections, transaction
+from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from statekit import GlobalState, SessionState
 from statekit.backends import StateKey
-from statekit.backends.sql import drop_statement, expired_rows
 from statekit.cleanup import cleanup
 from statekit.models import StateValue
 from tests.conftest import BACKENDS
@@ -120,67 +119,3 @@ def test_contended_update_does_not_collapse_into_retries(backend, name, tmp_path
     total = sum(int(line) for line in calls.read_text().split())
     print(f"{processes} processes, {processes * updates} updates: fn ran {total} times")
     assert total <= processes * updates * 1.5  # compare-and-swap alone: ~4 calls each
-
-
-@pytest.mark.parametrize("backend", DATABASES, indirect=True)
-def test_cleanup_deletes_values_without_on_expire_in_few_statements(backend, name):
-    seen = []
-    SessionState(f"{name}.plain", default=0, ttl=60)
-    SessionState(f"{name}.watched", default=0, ttl=60, on_expire=seen.append)
-    past = timezone.now() - timedelta(seconds=1)
-    rows = [
-        StateValue(scope="session", owner=f"s{i}", name=f"{name}.plain", value=str(i),
-                   expires_at=past)
-        for i in range(5000)
-    ] + [
-        StateValue(scope="session", owner=f"s{i}", name=f"{name}.watched", value=str(i),
-                   expires_at=past)
-        for i in range(30)
-    ]  # fmt: skip
-    StateValue.objects.using(backend.alias).bulk_create(rows, batch_size=2000)
-    with CaptureQueriesContext(connections[backend.alias]) as seen_sql:
-        report = cleanup(batch_size=50)
-    deletes = [q["sql"] for q in seen_sql.captured_queries if "DELETE" in q["sql"]]
-    assert report.expired == 5030 and sorted(seen) == list(range(30))
-    assert report.by_variable["session", f"{name}.plain"] == 5000
-    # Old code: one DELETE ... RETURNING value per 50 values, 100 and more.
-    assert len(deletes) <= 6, deletes
-
-
-def _visited(plan: dict) -> int:
-    """The rows the table scans under ``plan`` looked at (kept or filtered out), all loops."""
-    seen = 0
-    if "Relation Name" in plan:
-        looked = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)
-        seen = looked * plan["Actual Loops"]
-    return seen + sum(_visited(child) for child in plan.get("Plans", []))
-
-
-@pytest.mark.parametrize("backend", [p for p in DATABASES if p.id == "db-postgres"], indirect=True)
-def test_a_cleanup_batch_reads_its_rows_not_the_table(backend, name):
-    """A batch of the cleanup's deletes looks at about the rows it deletes, however many
-    expired rows are left: ``id IN (SELECT ... LIMIT n)`` joined the whole table per batch,
-    which made the cleanup of a large table quadratic."""
-    past, limit = timezone.now() - timedelta(seconds=1), 500
-    StateValue.objects.using(backend.alias).bulk_create(
-        [
-            StateValue(scope="session", owner=f"s{i}", name=name, value="1", expires_at=past)
-            for i in range(40 * limit)
-        ],
-        batch_size=5000,
-    )
-    connection = connections[backend.alias]
-    table = connection.ops.quote_name(StateValue._meta.db_table)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    batches = [
-        (drop_statement("postgresql", table, 0), [now, "expired", limit, now]),
-        (f"DELETE FROM {table} WHERE {expired_rows('postgresql', table)}", [now, limit, now]),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {table}")  # the planner sees the table as it is
-        for statement, params in batches:
-            with transaction.atomic(using=backend.alias):
-                cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params)
-                plan = cursor.fetchone()[0][0]["Plan"]
-                transaction.set_rollback(True, using=backend.alias)
-            assert _visited(plan) <= 3 * limit, plan

@@ -23,6 +23,13 @@ from statekit.keys import StateKey, origin, owned_by
 Updater = Callable[[str | None], str]
 
 
+class Expired(NamedTuple):
+    """What a batch of :meth:`BaseBackend.clear_expired` deleted."""
+
+    dropped: Counter[tuple[str, str]]  # values deleted unread: how many per (scope, name)
+    popped: list[tuple[StateKey, str]]  # values deleted with their text
+
+
 #: Given session keys, return those whose session still exists.
 Alive = Callable[[set[str]], set[str]]
 
@@ -119,16 +126,14 @@ class BaseBackend:
 
     # -- cleanup: claims are atomic, so two cleanups never both get the same value ---------
 
-    def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
-        """Delete up to ``limit`` expired values; return those this call deleted."""
-        raise NotImplementedError("subclasses of BaseBackend must provide a pop_expired() method")
+    def clear_expired(self, batch_size: int, keep: Set[tuple[str, str]]) -> Iterator[Expired]:
+        """Delete the expired values, batch by batch; yield what each batch deleted.
 
-    def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
-        """Delete up to ``limit`` expired values without reading them, but none of the
-        variables in ``keep`` (``(scope, name)``) and no buried ones: return how many of each
-        variable this call deleted. :meth:`pop_expired` takes the rest. This default
-        deletes nothing, leaving every value to :meth:`pop_expired`."""
-        return Counter()
+        A batch returns at most ``batch_size`` values (``popped``). Values of the variables
+        not in ``keep`` (``(scope, name)``, those with an ``on_expire``) need not be read: a
+        backend may delete them unread, in larger batches, and count them per variable
+        (``dropped``). Buried values are always returned."""
+        raise NotImplementedError("subclasses of BaseBackend must provide a clear_expired() method")
 
     def count_expired(self) -> int:
         raise NotImplementedError("subclasses of BaseBackend must provide a count_expired() method")

@@ -7,7 +7,8 @@ text, not pickled. A Redis that cannot be reached raises :class:`BackendUnavaila
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence, Set
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from redis.exceptions import (
     ResponseError,
 )
 
-from statekit.backends.base import Alive, Entry, Updater, matches
+from statekit.backends.base import Alive, Entry, Expired, Updater, matches
 from statekit.backends.cache_async import CacheCore, counter, millis, small
 from statekit.backends.redis import glob_literal, text_of
 from statekit.backends.redis_text import Undecodable
@@ -128,13 +129,13 @@ class CacheBackend(CacheCore):
     def count_expired(self) -> int:
         return sum(self._due_now()[1])
 
-    def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
+    def clear_expired(self, batch_size: int, keep: Set[tuple[str, str]]) -> Iterator[Expired]:
+        # Every value is read: a Redis Lua script deletes and returns them in one call.
         with self._undecodable("the cleanup") as bad:
             for index in self._due_now()[0]:
-                while flat := self._run("POP", [index], [limit]):
+                while flat := self._run("POP", [index], [batch_size]):
                     if popped := bad.pairs(flat):  # never [] while some were due
-                        return popped
-        return []
+                        yield Expired(Counter(), popped)
 
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False

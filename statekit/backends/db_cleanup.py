@@ -1,22 +1,45 @@
-"""The database backends' cleanup queries: expired rows (counted, deleted with their values
-for ``on_expire``, or dropped) and the rows of ended sessions, in bounded batches."""
+"""The database backends' cleanup queries: expired rows (deleted unread and counted per
+variable, or deleted with their values for ``on_expire``) and the rows of ended sessions, in
+bounded batches.
+
+Each pass goes over the table once, range by range: ranges of PostgreSQL's pages (read by a
+TID range scan) or of SQLite's ids. A batch reads its range only, however many rows earlier
+batches deleted: picking "the next expired rows" with ``LIMIT`` instead scans PostgreSQL's
+dead rows again at every batch, until the last one scans them all for nothing. Rows written
+after a pass begins lie past its end or are live; the next cleanup takes those that expire
+or whose session ends by then.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence, Set
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, transaction
 from django.utils import timezone
 
-from statekit.backends.base import Alive
+from statekit.backends.base import Alive, Expired
 from statekit.backends.db_reach import reachable
-from statekit.backends.sql import drop_statement, expired_rows
 from statekit.keys import EXPIRED, StateKey, session_of
 from statekit.models import StateValue
 
-OWNER_BATCH = 500
+OWNER_BATCH = 500  # owners whose sessions are looked up at once
+OWNER_ROWS = 10_000  # rows whose owners are gathered at once, about
+#: Values without an on_expire are deleted unread, ``DROP_BATCHES`` batches' rows at a time.
+DROP_BATCHES = 100
+#: Rows a PostgreSQL page holds at most, about (the smallest rows take some 64 bytes): the
+#: ranges' size when the table has no statistics yet.
+ROWS_PER_PAGE = 128
+
+
+class Query(NamedTuple):
+    where: str  # a condition on the rows
+    params: list[Any]
+
+
+class Changed(Exception):
+    """The rows of a range changed between counting and deleting them."""
 
 
 class CleanupQueries:
@@ -29,51 +52,155 @@ class CleanupQueries:
         return StateValue.objects.using(self.alias).filter(expires_at__lte=timezone.now()).count()
 
     @reachable
-    def pop_expired(self, limit: int) -> list[tuple[StateKey, str]]:
-        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly the rows this
-        # statement deleted.
-        connection = connections[self.alias]
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        table = connection.ops.quote_name(StateValue._meta.db_table)
-        return self._delete_returning(expired_rows(connection.vendor, table), [now, limit, now])
+    def clear_expired(self, batch_size: int, keep: Set[tuple[str, str]]) -> Iterator[Expired]:
+        start, end, per_unit = self._extent()
+        span = max(1, batch_size * DROP_BATCHES // per_unit)
+        for low in range(start, end, span):
+            high = min(low + span, end)
+            dropped, pending = self._drop(low, high, keep)
+            if dropped:
+                yield Expired(dropped, [])
+            if pending:  # values to return: in ranges of about batch_size rows
+                step = max(1, batch_size // per_unit)
+                for part in range(low, high, step):
+                    while popped := self._pop(part, min(part + step, high), batch_size):
+                        yield Expired(Counter(), popped)
 
-    @reachable
-    def drop_expired(self, limit: int, keep: Set[tuple[str, str]]) -> Counter[tuple[str, str]]:
-        # As pop_expired, but the values stay in the database.
+    def _extent(self) -> tuple[int, int, int]:
+        """``(start, end, rows per unit)`` of the ranges: pages (PostgreSQL) or ids."""
         connection = connections[self.alias]
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
         table = connection.ops.quote_name(StateValue._meta.db_table)
-        kept = [part for pair in sorted(keep) for part in pair]
-        counts: Counter[tuple[str, str]] = Counter()
-        with transaction.atomic(using=self.alias), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
+            if connection.vendor != "postgresql":
+                cursor.execute(f"SELECT min(id), max(id) FROM {table}")
+                low, high = cursor.fetchone()
+                return (0, 0, 1) if low is None else (low, high + 1, 1)
             cursor.execute(
-                drop_statement(connection.vendor, table, len(keep)),
-                [now, EXPIRED, *kept, limit, now],
+                "SELECT pg_relation_size(oid) / current_setting('block_size')::int, relpages,"
+                " reltuples FROM pg_class WHERE oid = %s::regclass",
+                [table],
             )
-            for scope, name, *count in cursor:
-                counts[scope, name] += count[0] if count else 1
-        return counts
+            pages, counted_pages, tuples = cursor.fetchone()
+        known = counted_pages > 0 and tuples > 0  # reltuples is -1 before any ANALYZE
+        return 0, pages, max(1, round(tuples / counted_pages)) if known else ROWS_PER_PAGE
+
+    def _range(self, low: int, high: int) -> Query:
+        """The rows of range [low, high)."""
+        if connections[self.alias].vendor == "postgresql":
+            return Query("ctid >= %s::tid AND ctid < %s::tid", [f"({low},0)", f"({high},0)"])
+        return Query("id >= %s AND id < %s", [low, high])
+
+    def _within(self, low: int, high: int) -> Query:
+        """The expired rows of range [low, high)."""
+        now = connections[self.alias].ops.adapt_datetimefield_value(timezone.now())
+        rows = self._range(low, high)
+        return Query(f"{rows.where} AND expires_at <= %s", [*rows.params, now])
+
+    def _drop(
+        self, low: int, high: int, keep: Set[tuple[str, str]]
+    ) -> tuple[Counter[tuple[str, str]], bool]:
+        """Delete the range's expired rows but buried ones and those of ``keep``: how many
+        of each variable, and whether the range has expired rows left to pop."""
+        connection = connections[self.alias]
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        expired = self._within(low, high)
+        kept = sorted(keep)
+        spared = f"AND (scope, name) NOT IN ({', '.join(['(%s, %s)'] * len(kept))})"
+        doomed = Query(
+            f"{expired.where} AND scope <> %s {spared if kept else ''}",
+            [*expired.params, EXPIRED, *(part for pair in kept for part in pair)],
+        )
+        with transaction.atomic(using=self.alias), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                return self._count_and_drop(cursor, table, expired, doomed, keep)
+            # SQLite, one writer at a time: what the DELETE returns is what it deleted.
+            sql = f"DELETE FROM {table} WHERE {doomed.where} RETURNING scope, name"
+            cursor.execute(sql, doomed.params)
+            dropped = Counter((scope, name) for scope, name in cursor)
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {expired.where})", expired.params
+            )
+            return dropped, bool(cursor.fetchone()[0])
+
+    def _count_and_drop(
+        self, cursor: Any, table: str, expired: Query, doomed: Query, keep: Set[tuple[str, str]]
+    ) -> tuple[Counter[tuple[str, str]], bool]:
+        """PostgreSQL: a count and a plain DELETE, as RETURNING every row's variable costs
+        more than deleting it. The DELETE's row count checks the count: a write or another
+        cleanup that changed the range in between sends it to a DELETE that counts what it
+        deletes (the two statements see the table at different times)."""
+        cursor.execute(
+            f"SELECT scope, name, count(*) FROM {table} WHERE {expired.where} GROUP BY 1, 2",
+            expired.params,
+        )
+        found = Counter({(scope, name): count for scope, name, count in cursor})
+        dropped = Counter({k: n for k, n in found.items() if k[0] != EXPIRED and k not in keep})
+        if not dropped:
+            return dropped, bool(found)
+        try:
+            with transaction.atomic(using=self.alias):
+                cursor.execute(f"DELETE FROM {table} WHERE {doomed.where}", doomed.params)
+                if cursor.rowcount != dropped.total():
+                    raise Changed
+        except Changed:
+            cursor.execute(
+                f"WITH gone AS (DELETE FROM {table} WHERE {doomed.where} RETURNING scope, name)"
+                " SELECT scope, name, count(*) FROM gone GROUP BY 1, 2",
+                doomed.params,
+            )
+            return Counter({(scope, name): count for scope, name, count in cursor}), True
+        return dropped, dropped.total() < found.total()
+
+    def _pop(self, low: int, high: int, limit: int) -> list[tuple[StateKey, str]]:
+        """Delete up to ``limit`` expired rows of range [low, high); return them."""
+        # DELETE ... RETURNING (PostgreSQL, SQLite >= 3.35) reports exactly the rows this
+        # statement deleted: two cleanups at once never return one row twice. The outer
+        # expiry test is rechecked on rows a concurrent write extended.
+        connection = connections[self.alias]
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        expired = self._within(low, high)
+        if connection.vendor == "postgresql":
+            chosen = f"ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {expired.where} LIMIT %s))"
+        else:
+            chosen = f"id IN (SELECT id FROM {table} WHERE {expired.where} LIMIT %s)"
+        now = expired.params[-1]
+        return self._delete_returning(
+            f"{chosen} AND expires_at <= %s", [*expired.params, limit, now]
+        )
 
     @reachable
     def orphans(
         self, scope: str, alive: Alive, dry_run: bool = False
     ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
-        rows = StateValue.objects.using(self.alias).filter(scope=scope).order_by("owner")
-        last = None
-        while True:
-            page = rows if last is None else rows.filter(owner__gt=last)
-            owners = list(page.values_list("owner", flat=True).distinct()[:OWNER_BATCH])
-            living = alive({session_of(owner) for owner in owners})
-            doomed = [owner for owner in owners if session_of(owner) not in living]
-            if doomed and dry_run:
-                found = rows.filter(owner__in=doomed).values_list("owner", "name")
-                yield [(StateKey(scope, owner, name), None) for owner, name in found]
-            elif doomed:
+        # Range by range, as the expired rows: the owners an index scan would give in order
+        # cost a visit to every index entry of the rows the expiry pass just deleted.
+        connection = connections[self.alias]
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        start, end, per_unit = self._extent()
+        span = max(1, OWNER_ROWS // per_unit)
+        for low in range(start, end, span):
+            rows = self._range(low, min(low + span, end))
+            with connection.cursor() as cursor:
+                sql = f"SELECT DISTINCT owner FROM {table} WHERE {rows.where} AND scope = %s"
+                cursor.execute(sql, [*rows.params, scope])
+                owners = [owner for (owner,) in cursor]
+            for first in range(0, len(owners), OWNER_BATCH):
+                some = owners[first : first + OWNER_BATCH]
+                living = alive({session_of(owner) for owner in some})
+                if not (doomed := [owner for owner in some if session_of(owner) not in living]):
+                    continue
                 marks = ", ".join(["%s"] * len(doomed))
-                yield self._delete_returning(f"scope = %s AND owner IN ({marks})", [scope, *doomed])
-            if len(owners) < OWNER_BATCH:
-                return
-            last = owners[-1]
+                theirs = Query(
+                    f"{rows.where} AND scope = %s AND owner IN ({marks})",
+                    [*rows.params, scope, *doomed],
+                )
+                if not dry_run:
+                    yield self._delete_returning(theirs.where, theirs.params)
+                    continue
+                with connection.cursor() as cursor:
+                    sql = f"SELECT owner, name FROM {table} WHERE {theirs.where}"
+                    cursor.execute(sql, theirs.params)
+                    yield [(StateKey(scope, owner, name), None) for owner, name in cursor]
 
     def _delete_returning(self, where: str, params: list[Any]) -> list[tuple[StateKey, str]]:
         connection = connections[self.alias]

@@ -50,35 +50,6 @@ class Statements(NamedTuple):
     insert: str
 
 
-def expired_rows(vendor: str, table: str, condition: str = "") -> str:
-    """A condition on the rows of ``table`` that picks up to ``%s`` rows past their expiry
-    (params: now, those of ``condition``, limit, now).
-
-    On PostgreSQL the picked rows are named by ``ctid`` (a TID scan): with ``id IN (...)``
-    the planner joins the whole table, every batch. A row that a concurrent write moved has
-    a new ctid and is skipped; the outer expiry test is rechecked on rows such a write
-    extended, so live state is never taken.
-    """
-    column = "ctid" if vendor == "postgresql" else "id"  # SQLite: id is the rowid
-    picked = f"SELECT {column} FROM {table} WHERE expires_at <= %s {condition} LIMIT %s"
-    chosen = f"= ANY(ARRAY({picked}))" if vendor == "postgresql" else f"IN ({picked})"
-    return f"{column} {chosen} AND expires_at <= %s"
-
-
-@lru_cache(maxsize=64)
-def drop_statement(vendor: str, table: str, kept: int) -> str:
-    """Delete expired rows but buried ones and those of ``kept`` variables; return
-    ``(scope, name, count)`` per variable (counted by the database on PostgreSQL; one row
-    per value, without a count, elsewhere). Params: now, EXPIRED, the kept ``(scope,
-    name)`` pairs flat, limit, now."""
-    spared = f"AND (scope, name) NOT IN ({', '.join(['(%s, %s)'] * kept)})" if kept else ""
-    where = expired_rows(vendor, table, f"AND scope <> %s {spared}")
-    sql = f"DELETE FROM {table} WHERE {where} RETURNING scope, name"
-    if vendor == "postgresql":
-        return f"WITH gone AS ({sql}) SELECT scope, name, count(*) FROM gone GROUP BY 1, 2"
-    return sql
-
-
 @lru_cache(maxsize=8)
 def statements(vendor: str, table: str) -> Statements:
     """The statements for a connection's ``vendor`` and the quoted ``table`` name."""

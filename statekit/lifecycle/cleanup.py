@@ -25,8 +25,6 @@ from statekit.state.variable import Variable
 
 logger = logging.getLogger("statekit")
 
-DROP_BATCHES = 100  # values without an on_expire: deleted batch_size * DROP_BATCHES at a time
-
 
 @dataclass
 class Report:
@@ -80,18 +78,14 @@ def cleanup(*, batch_size: int = 1000, dry_run: bool = False) -> Report:
                 report.ended += len(batch)
                 report.by_variable.update(origin(key) for key, _ in batch)
         return report
-    # Until a batch comes back empty: a short batch may only mean that a concurrent
-    # cleanup took some of the rows this one had selected.
-    # Values no on_expire needs are deleted in the database, in larger batches (nothing
-    # of them comes back but a count per variable); pop_expired claims the rest.
+    # Values no on_expire needs may be deleted unread (the database backends count them).
     keep = {(v.scope, v.name) for v in declared() if getattr(v, "on_expire", None)}
-    while counts := backend.drop_expired(batch_size * DROP_BATCHES, keep):
-        for (of_scope, name), count in counts.items():
+    for batch in backend.clear_expired(batch_size, keep):
+        for (of_scope, name), count in batch.dropped.items():
             report.expired += count
             _counted(of_scope, name, count, report)
-    while popped := backend.pop_expired(batch_size):
-        report.expired += len(popped)
-        _expire(popped, report)
+        report.expired += len(batch.popped)
+        _expire(batch.popped, report)
     for scope in EXPIRING:
         for batch in backend.orphans(scope, alive):
             report.ended += len(batch)
