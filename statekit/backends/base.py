@@ -139,9 +139,9 @@ class BaseBackend:
         raise NotImplementedError("subclasses of BaseBackend must provide a count_expired() method")
 
     def orphans(
-        self, scope: str, alive: Alive, dry_run: bool = False
+        self, alive: Alive, dry_run: bool = False
     ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
-        """Delete, batch by batch, the values of ``scope`` whose session has ended.
+        """Delete, batch by batch, the session and page values whose session has ended.
 
         ``alive`` gets a set of session keys and returns those whose session still exists.
         Yields the values each batch deleted (with ``dry_run``, would delete; text None).

@@ -22,7 +22,7 @@ from statekit.backends.base import Alive, Entry, Expired, Updater, matches
 from statekit.backends.cache_async import CacheCore, counter, millis, small
 from statekit.backends.redis import glob_literal, text_of
 from statekit.backends.redis_text import Undecodable
-from statekit.keys import EXPIRED, Scope, StateKey, session_of
+from statekit.keys import EXPIRED, EXPIRING, Scope, StateKey, session_of
 
 
 def _when(due: float | None) -> datetime | None:
@@ -138,10 +138,11 @@ class CacheBackend(CacheCore):
                         yield Expired(Counter(), popped)
 
     def orphans(
-        self, scope: str, alive: Alive, dry_run: bool = False
+        self, alive: Alive, dry_run: bool = False
     ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
         with self._undecodable("the cleanup") as bad:
-            for names in self._scanning(self.keys.pattern(glob_literal(scope), "*", "*")):
+            patterns = [self.keys.pattern(glob_literal(scope), "*", "*") for scope in EXPIRING]
+            for names in (batch for pattern in patterns for batch in self._scanning(pattern)):
                 keys = bad.keys(names)
                 living = alive({session_of(k.owner) for k in keys.values()})
                 doomed = [raw for raw, k in keys.items() if session_of(k.owner) not in living]

@@ -209,9 +209,9 @@ class CachedDatabaseBackend(DatabaseBackend):
             super().move_owner(old, new)
 
     def orphans(
-        self, scope: str, alive: Alive, dry_run: bool = False
+        self, alive: Alive, dry_run: bool = False
     ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
-        for batch in super().orphans(scope, alive, dry_run):
+        for batch in super().orphans(alive, dry_run):
             if not dry_run:
                 self._invalidate([self.keys.key(key) for key, _ in batch])
             yield batch

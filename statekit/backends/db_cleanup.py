@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from statekit.backends.base import Alive, Expired
 from statekit.backends.db_reach import reachable
-from statekit.keys import EXPIRED, StateKey, session_of
+from statekit.keys import EXPIRED, EXPIRING, StateKey, session_of
 from statekit.models import StateValue
 
 OWNER_BATCH = 500  # owners whose sessions are looked up at once
@@ -170,7 +170,7 @@ class CleanupQueries:
 
     @reachable
     def orphans(
-        self, scope: str, alive: Alive, dry_run: bool = False
+        self, alive: Alive, dry_run: bool = False
     ) -> Iterator[Sequence[tuple[StateKey, str | None]]]:
         # Range by range, as the expired rows: the owners an index scan would give in order
         # cost a visit to every index entry of the rows the expiry pass just deleted.
@@ -181,26 +181,35 @@ class CleanupQueries:
         for low in range(start, end, span):
             rows = self._range(low, min(low + span, end))
             with connection.cursor() as cursor:
-                sql = f"SELECT DISTINCT owner FROM {table} WHERE {rows.where} AND scope = %s"
-                cursor.execute(sql, [*rows.params, scope])
-                owners = [owner for (owner,) in cursor]
-            for first in range(0, len(owners), OWNER_BATCH):
-                some = owners[first : first + OWNER_BATCH]
-                living = alive({session_of(owner) for owner in some})
-                if not (doomed := [owner for owner in some if session_of(owner) not in living]):
-                    continue
-                marks = ", ".join(["%s"] * len(doomed))
-                theirs = Query(
-                    f"{rows.where} AND scope = %s AND owner IN ({marks})",
-                    [*rows.params, scope, *doomed],
+                scopes = ", ".join(["%s"] * len(EXPIRING))
+                where = f"{rows.where} AND scope IN ({scopes})"
+                cursor.execute(
+                    f"SELECT DISTINCT scope, owner FROM {table} WHERE {where}",
+                    [*rows.params, *EXPIRING],
                 )
-                if not dry_run:
-                    yield self._delete_returning(theirs.where, theirs.params)
-                    continue
-                with connection.cursor() as cursor:
-                    sql = f"SELECT owner, name FROM {table} WHERE {theirs.where}"
-                    cursor.execute(sql, theirs.params)
-                    yield [(StateKey(scope, owner, name), None) for owner, name in cursor]
+                owned = cursor.fetchall()
+            for first in range(0, len(owned), OWNER_BATCH):
+                some = owned[first : first + OWNER_BATCH]
+                living = alive({session_of(owner) for _, owner in some})
+                for scope in EXPIRING:
+                    doomed = [o for s, o in some if s == scope and session_of(o) not in living]
+                    if doomed:
+                        yield self._end(rows, scope, doomed, dry_run)
+
+    def _end(
+        self, rows: Query, scope: str, owners: list[str], dry_run: bool
+    ) -> Sequence[tuple[StateKey, str | None]]:
+        """Delete (with ``dry_run``, list) the values of ``owners`` in ``scope`` in ``rows``."""
+        connection = connections[self.alias]
+        table = connection.ops.quote_name(StateValue._meta.db_table)
+        marks = ", ".join(["%s"] * len(owners))
+        where = f"{rows.where} AND scope = %s AND owner IN ({marks})"
+        params = [*rows.params, scope, *owners]
+        if not dry_run:
+            return self._delete_returning(where, params)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT owner, name FROM {table} WHERE {where}", params)
+            return [(StateKey(scope, owner, name), None) for owner, name in cursor]
 
     def _delete_returning(self, where: str, params: list[Any]) -> list[tuple[StateKey, str]]:
         connection = connections[self.alias]

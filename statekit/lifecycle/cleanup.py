@@ -17,7 +17,7 @@ from typing import Any
 
 from statekit.backends import get_backend
 from statekit.codec import decode
-from statekit.keys import EXPIRING, StateKey, origin
+from statekit.keys import StateKey, origin
 from statekit.lifecycle.sessions import alive
 from statekit.registry import declared, load_declarations, lookup
 from statekit.state.scopes import OwnedState
@@ -73,21 +73,19 @@ def cleanup(*, batch_size: int = 1000, dry_run: bool = False) -> Report:
     report = Report()
     if dry_run:
         report.expired = backend.count_expired()
-        for scope in EXPIRING:
-            for batch in backend.orphans(scope, alive, dry_run=True):
-                report.ended += len(batch)
-                report.by_variable.update(origin(key) for key, _ in batch)
+        for batch in backend.orphans(alive, dry_run=True):
+            report.ended += len(batch)
+            report.by_variable.update(origin(key) for key, _ in batch)
         return report
     # Values no on_expire needs may be deleted unread (the database backends count them).
     keep = {(v.scope, v.name) for v in declared() if getattr(v, "on_expire", None)}
-    for batch in backend.clear_expired(batch_size, keep):
-        for (of_scope, name), count in batch.dropped.items():
+    for cleared in backend.clear_expired(batch_size, keep):
+        for (of_scope, name), count in cleared.dropped.items():
             report.expired += count
             _counted(of_scope, name, count, report)
-        report.expired += len(batch.popped)
-        _expire(batch.popped, report)
-    for scope in EXPIRING:
-        for batch in backend.orphans(scope, alive):
-            report.ended += len(batch)
-            _expire(batch, report)  # type: ignore[arg-type]
+        report.expired += len(cleared.popped)
+        _expire(cleared.popped, report)
+    for batch in backend.orphans(alive):
+        report.ended += len(batch)
+        _expire(batch, report)  # type: ignore[arg-type]
     return report
