@@ -53,36 +53,57 @@ class CleanupQueries:
 
     @reachable
     def clear_expired(self, batch_size: int, keep: Set[tuple[str, str]]) -> Iterator[Expired]:
-        start, end, per_unit = self._extent()
-        span = max(1, batch_size * DROP_BATCHES // per_unit)
-        for low in range(start, end, span):
-            high = min(low + span, end)
+        for low, high in self._ranges(batch_size * DROP_BATCHES):
             dropped, pending = self._drop(low, high, keep)
             if dropped:
                 yield Expired(dropped, [])
             if pending:  # values to return: in ranges of about batch_size rows
-                step = max(1, batch_size // per_unit)
-                for part in range(low, high, step):
-                    while popped := self._pop(part, min(part + step, high), batch_size):
+                for part, end in self._ranges(batch_size, low, high):
+                    while popped := self._pop(part, end, batch_size):
                         yield Expired(Counter(), popped)
 
-    def _extent(self) -> tuple[int, int, int]:
-        """``(start, end, rows per unit)`` of the ranges: pages (PostgreSQL) or ids."""
+    def _ranges(
+        self, rows: int, start: int | None = None, stop: int | None = None
+    ) -> Iterator[tuple[int, int]]:
+        """``[low, high)`` ranges of about ``rows`` rows, in order, over the table or over
+        ``[start, stop)``: of pages on PostgreSQL, of ids on SQLite (taken from the rows
+        there are, so that ids deleted long ago make no empty ranges)."""
         connection = connections[self.alias]
         table = connection.ops.quote_name(StateValue._meta.db_table)
-        with connection.cursor() as cursor:
-            if connection.vendor != "postgresql":
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_relation_size(oid) / current_setting('block_size')::int,"
+                    " relpages, reltuples FROM pg_class WHERE oid = %s::regclass",
+                    [table],
+                )
+                pages, counted_pages, tuples = cursor.fetchone()
+            known = counted_pages > 0 and tuples > 0  # reltuples is -1 before any ANALYZE
+            per_page = tuples / counted_pages if known else ROWS_PER_PAGE
+            span = max(1, int(rows / per_page))
+            start, stop = start or 0, pages if stop is None else stop
+            for low in range(start, stop, span):
+                yield low, min(low + span, stop)
+            return
+        if start is None or stop is None:
+            with connection.cursor() as cursor:
                 cursor.execute(f"SELECT min(id), max(id) FROM {table}")
-                low, high = cursor.fetchone()
-                return (0, 0, 1) if low is None else (low, high + 1, 1)
-            cursor.execute(
-                "SELECT pg_relation_size(oid) / current_setting('block_size')::int, relpages,"
-                " reltuples FROM pg_class WHERE oid = %s::regclass",
-                [table],
-            )
-            pages, counted_pages, tuples = cursor.fetchone()
-        known = counted_pages > 0 and tuples > 0  # reltuples is -1 before any ANALYZE
-        return 0, pages, max(1, round(tuples / counted_pages)) if known else ROWS_PER_PAGE
+                first, last = cursor.fetchone()
+            if first is None:
+                return
+            start, stop = first, last + 1
+        low = start
+        while low < stop:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id FROM {table} WHERE id >= %s AND id < %s ORDER BY id"
+                    " LIMIT 1 OFFSET %s",
+                    [low, stop, rows],
+                )
+                found = cursor.fetchone()
+            high = stop if found is None else found[0]
+            yield low, high
+            low = high
 
     def _range(self, low: int, high: int) -> Query:
         """The rows of range [low, high)."""
@@ -176,10 +197,8 @@ class CleanupQueries:
         # cost a visit to every index entry of the rows the expiry pass just deleted.
         connection = connections[self.alias]
         table = connection.ops.quote_name(StateValue._meta.db_table)
-        start, end, per_unit = self._extent()
-        span = max(1, OWNER_ROWS // per_unit)
-        for low in range(start, end, span):
-            rows = self._range(low, min(low + span, end))
+        for low, high in self._ranges(OWNER_ROWS):
+            rows = self._range(low, high)
             with connection.cursor() as cursor:
                 scopes = ", ".join(["%s"] * len(EXPIRING))
                 where = f"{rows.where} AND scope IN ({scopes})"
