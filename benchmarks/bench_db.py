@@ -10,9 +10,13 @@
 3. Cleanup of --rows expired values (no on_expire) vs a raw ``DELETE`` of as many rows
 
 Ratios are statekit / raw of interleaved rounds (a machine shared with other work makes the
-absolute figures noisy); nothing is asserted.
+absolute figures noisy); nothing is asserted. PostgreSQL runs as a deployment would set it
+up, with ``OPTIONS["prepare_threshold"] = 5`` (statekit.I010); the raw side goes through
+Django's default cursor, which prepares nothing either way. ``--prepare-threshold none``
+measures Django's default.
 
     python benchmarks/bench_db.py [--ops N] [--rounds R] [--seconds S] [--rows N]
+        [--prepare-threshold N|none]
 
 Needs PostgreSQL on 127.0.0.1:5432 (database "statekit_bench", as bench_core.py) and Redis
 on 127.0.0.1:6379 (db 11, per-run prefix).
@@ -45,7 +49,7 @@ from bench_core import (
 PROCESSES = 8
 
 
-def configure_django(sqlite_path: str) -> None:
+def configure_django(sqlite_path: str, prepare_threshold: int | None = 5) -> None:
     import django
     from django.conf import settings
     from django.core.management import call_command
@@ -56,7 +60,12 @@ def configure_django(sqlite_path: str) -> None:
         USE_TZ=True,
         INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.sessions", "statekit"],
         DATABASES={
-            "default": {"ENGINE": "django.db.backends.postgresql", "NAME": DB_NAME, **PG},
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": DB_NAME,
+                **PG,
+                "OPTIONS": {"prepare_threshold": prepare_threshold},
+            },
             "lite": {"ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path},
         },
         CACHES={
@@ -287,15 +296,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
     parser.add_argument("--seconds", type=float, default=3.0, help="per contended round")
     parser.add_argument("--rows", type=int, default=1_000_000, help="expired rows to clean")
+    parser.add_argument(
+        "--prepare-threshold",
+        type=lambda text: None if text == "none" else int(text),
+        default=5,
+        help='PostgreSQL OPTIONS["prepare_threshold"], as deployments set it ("none": '
+        "Django's default, nothing prepared)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             create_database()
-            configure_django(str(Path(tmp) / "bench.sqlite3"))
+            configure_django(str(Path(tmp) / "bench.sqlite3"), args.prepare_threshold)
         except Exception as exc:
             print(f"bench_db: cannot set up the benchmark: {exc}", file=sys.stderr)
             return 2
-        print(f"statekit database benchmark: median of {args.rounds} interleaved rounds")
+        print(
+            f"statekit database benchmark: median of {args.rounds} interleaved rounds; "
+            f"PostgreSQL prepare_threshold {args.prepare_threshold}"
+        )
         for r in single_calls(args.ops, args.rounds):
             print(
                 f"{r.label:<48} {r.backend:<22} raw {statistics.median(r.raw):>8,.0f}/s "

@@ -10,6 +10,7 @@ processes hits all alike; the median req/s over the rounds is reported.
 
     python benchmarks/bench_http.py [--seconds S] [--rounds R] [--workers 2,4]
         [--servers gunicorn,uvicorn] [--backends db-sqlite,db-postgres,cache,cached_db]
+        [--prepare-threshold 5|none]
     python benchmarks/bench_http.py --quick --seconds 3      # a smoke run
 
 Servers listen on 127.0.0.1 only. PostgreSQL databases of its own are created and dropped;
@@ -121,7 +122,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def environment(backend: str, tmp: Path, middleware: bool = True) -> dict[str, str]:
+def environment(
+    backend: str, tmp: Path, middleware: bool = True, prepare_threshold: str = "5"
+) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchmarks.http_project.settings",
@@ -132,6 +135,7 @@ def environment(backend: str, tmp: Path, middleware: bool = True) -> dict[str, s
         "BENCH_PG_NAME": f"statekit_bench_http_{RUN}_{backend.replace('-', '_')}",
         "BENCH_REDIS_URL": REDIS_URL,
         "BENCH_PREFIX": PREFIX,
+        "BENCH_PREPARE_THRESHOLD": prepare_threshold,
     }
 
 
@@ -222,9 +226,11 @@ def delete_redis_keys() -> None:
 def measure(args: argparse.Namespace, backends: list[str], tmp: Path) -> list[Cell]:
     cells: list[Cell] = []
     with ExitStack() as stack:
-        envs = {b: environment(b, tmp) for b in backends}
+        envs = {b: environment(b, tmp, prepare_threshold=args.prepare_threshold) for b in backends}
         sessions = {b: prepare(b, envs[b], stack) for b in backends}
-        envs[PLAIN] = environment(backends[0], tmp, middleware=False)
+        envs[PLAIN] = environment(
+            backends[0], tmp, middleware=False, prepare_threshold=args.prepare_threshold
+        )
         sessions[PLAIN] = sessions[backends[0]]
         for kind in args.servers:
             for workers in args.workers:
@@ -258,7 +264,8 @@ def report(cells: list[Cell], args: argparse.Namespace, skipped: list[str]) -> N
     print(
         f"statekit HTTP benchmark: median of {args.rounds} interleaved round(s) of "
         f"{args.seconds:g} s per view, {args.clients} keep-alive clients, Python "
-        f"{sys.version.split()[0]}, {os.cpu_count()} CPUs (the client shares them)"
+        f"{sys.version.split()[0]}, {os.cpu_count()} CPUs (the client shares them), "
+        f"PostgreSQL prepare_threshold {args.prepare_threshold}"
     )
     for line in skipped:
         print(f"skipped: {line}")
@@ -313,7 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default="gunicorn,uvicorn")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--quick", action="store_true", help="1 round, 2 workers: a smoke run")
+    parser.add_argument(
+        "--prepare-threshold",
+        default="5",
+        help='PostgreSQL OPTIONS["prepare_threshold"] ("none": Django\'s default)',
+    )
     args = parser.parse_args(argv)
+    if args.prepare_threshold != "none" and not args.prepare_threshold.isdigit():
+        parser.error("--prepare-threshold takes a number or none")
     try:
         args.workers = [int(w) for w in args.workers.split(",")]
     except ValueError:

@@ -1,4 +1,4 @@
-"""System checks for the STATEKIT setting (IDs statekit.E0xx / statekit.W0xx)."""
+"""System checks for the STATEKIT setting (IDs statekit.E0xx / statekit.W0xx / statekit.I0xx)."""
 
 from __future__ import annotations
 
@@ -244,6 +244,36 @@ def check_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         )
     return messages
+
+
+@register("statekit", deploy=True)
+def check_prepared_statements(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy``: statekit.I010, statekit's statements parsed and planned again on
+    every call (PostgreSQL with psycopg 3, and no ``prepare_threshold``)."""
+    try:
+        conf = get_settings()
+        uses_database = backend_class(conf["BACKEND"]).uses_database
+    except (SettingsError, ImproperlyConfigured):
+        return []  # check_settings reports these
+    alias = conf.get("DATABASE")
+    if not uses_database or alias not in connections.settings:
+        return []
+    connection = connections[alias]
+    driver = getattr(getattr(connection, "Database", None), "__name__", "")
+    options = connection.settings_dict.get("OPTIONS") or {}
+    if connection.vendor != "postgresql" or driver != "psycopg" or "prepare_threshold" in options:
+        return []
+    return [
+        Info(
+            f"statekit's statements on the database {alias!r} are parsed and planned again on "
+            "every call: Django keeps psycopg's prepared statements off unless asked.",
+            hint=f'Set DATABASES["{alias}"]["OPTIONS"]["prepare_threshold"] = 5 (an incr then '
+            "costs about a fifth less), unless a pooler in transaction mode that cannot keep "
+            "prepared statements sits in between (PgBouncer before 1.21); None keeps them off "
+            "and silences this.",
+            id="statekit.I010",
+        )
+    ]
 
 
 @register("statekit", deploy=True)

@@ -11,16 +11,19 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connections
 from django.test import override_settings
 
 from statekit.checks import (
     check_browser_settings,
     check_lifecycle,
     check_live_settings,
+    check_prepared_statements,
     check_settings,
 )
 from statekit.conf import DEFAULTS
 from statekit.lifecycle.resources import _sweep_seconds
+from tests.conftest import needs
 
 CHECKS = (check_settings, check_lifecycle, check_browser_settings, check_live_settings)
 
@@ -177,3 +180,30 @@ def test_e007_signed_cookie_sessions():
 @pytest.mark.parametrize("key", ["PAGE_CLOSED_TTL", "RESOURCE_SWEEP_SECONDS", "CACHE_TIMEOUT"])
 def test_e008_lifetimes_must_be_positive(key):
     assert ids(STATEKIT={key: 0}) == ["statekit.E008"]
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param(name, marks=needs("postgres")) for name in ("db", "cached_db")]
+)
+def test_i010_statements_not_prepared_on_postgresql_at_deploy(backend, monkeypatch):
+    conf = {"BACKEND": backend, "DATABASE": "postgres", "CACHE_ALIAS": "redis"}
+    options = connections["postgres"].settings_dict.setdefault("OPTIONS", {})
+    monkeypatch.delitem(options, "prepare_threshold", raising=False)
+    with override_settings(STATEKIT=conf):
+        found = check_prepared_statements()
+        assert [m.id for m in found] == ["statekit.I010"]
+        assert 'DATABASES["postgres"]["OPTIONS"]["prepare_threshold"]' in found[0].hint
+        for chosen in (5, None):  # prepared, or kept off on purpose
+            monkeypatch.setitem(options, "prepare_threshold", chosen)
+            assert check_prepared_statements() == []
+    # Not a plain check: the demo and development need no such advice.
+    assert "statekit.I010" not in ids(STATEKIT=conf)
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [{"BACKEND": "db", "DATABASE": "default"}, {"BACKEND": "cache", "CACHE_ALIAS": "redis"}],
+)
+def test_i010_not_on_sqlite_nor_redis(conf):
+    with override_settings(STATEKIT=conf):
+        assert check_prepared_statements() == []

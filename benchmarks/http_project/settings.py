@@ -53,6 +53,7 @@ if BACKEND in ("db-sqlite", "cache"):  # "cache" keeps no state in its database
         }
     }
 else:
+    _threshold = os.environ.get("BENCH_PREPARE_THRESHOLD", "5")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -61,6 +62,9 @@ else:
             "PORT": 5432,
             "USER": "postgres",
             "CONN_MAX_AGE": None,  # one connection per worker, as in production
+            # Prepared statements, as a deployment sets them up (statekit.I010); "none":
+            # Django's default. The floor's views use Django's cursor, which prepares nothing.
+            "OPTIONS": {"prepare_threshold": None if _threshold == "none" else int(_threshold)},
         }
     }
     if os.environ.get("BENCH_SERVER") == "uvicorn":
@@ -68,7 +72,7 @@ else:
         # connections pile up (one per request until collected): Django's pool instead, as
         # its docs advise, small enough for a shared server (workers x 4 per database).
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 4}}
+        DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 4}
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
