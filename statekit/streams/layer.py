@@ -30,6 +30,8 @@ from statekit.streams.hub import Hub, message
 EVENT = "statekit.change"
 #: How long a write waits for its ``group_send``, in seconds (then: logged, not failed).
 PUBLISH_TIMEOUT = 2.0
+#: How long one receive blocks in Redis, in seconds: well under the client's socket timeout.
+BLOCK_SECONDS = 1
 
 
 def group_of(prefix: str) -> str:
@@ -49,6 +51,11 @@ class LayerHub(Hub):
 
         super().__init__()
         self.layer = channel_layers.make_backend(alias)  # statekit's own instance
+        if hasattr(self.layer, "brpop_timeout"):
+            # channels-redis blocks in BZPOPMIN for brpop_timeout (5 s), and redis-py 8 times
+            # a socket out after 5 s by default: a message the server pops just as the client
+            # gives up is lost. Blocking for less, the server always answers first.
+            self.layer.brpop_timeout = BLOCK_SECONDS
         self.group = group_of(prefix)
         self.loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(
@@ -106,8 +113,8 @@ class LayerHub(Hub):
                     try:
                         found = finished.result()
                     except Exception as exc:
-                        # redis-py 8 times an idle receive out after 5 s (builtin or redis's
-                        # TimeoutError): its server answered, so it is not a failure.
+                        # A socket timeout shorter than BLOCK_SECONDS times an idle receive
+                        # out (builtin or redis's TimeoutError): not a failure.
                         if type(exc).__name__ == "TimeoutError":
                             continue
                         raise
