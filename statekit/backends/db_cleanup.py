@@ -47,6 +47,10 @@ class CleanupQueries:
 
     alias: str  # the database
 
+    def _table(self) -> str:
+        """The quoted name of the table of values, for raw SQL."""
+        return connections[self.alias].ops.quote_name(StateValue._meta.db_table)
+
     @reachable
     def count_expired(self) -> int:
         return StateValue.objects.using(self.alias).filter(expires_at__lte=timezone.now()).count()
@@ -69,7 +73,7 @@ class CleanupQueries:
         ``[start, stop)``: of pages on PostgreSQL, of ids on SQLite (taken from the rows
         there are, so that ids deleted long ago make no empty ranges)."""
         connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
+        table = self._table()
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -123,7 +127,7 @@ class CleanupQueries:
         """Delete the range's expired rows but buried ones and those of ``keep``: how many
         of each variable, and whether the range has expired rows left to pop."""
         connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
+        table = self._table()
         expired = self._within(low, high)
         kept = sorted(keep)
         spared = f"AND (scope, name) NOT IN ({', '.join(['(%s, %s)'] * len(kept))})"
@@ -178,7 +182,7 @@ class CleanupQueries:
         # statement deleted: two cleanups at once never return one row twice. The outer
         # expiry test is rechecked on rows a concurrent write extended.
         connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
+        table = self._table()
         expired = self._within(low, high)
         if connection.vendor == "postgresql":
             chosen = f"ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {expired.where} LIMIT %s))"
@@ -196,7 +200,7 @@ class CleanupQueries:
         # Range by range, as the expired rows: the owners an index scan would give in order
         # cost a visit to every index entry of the rows the expiry pass just deleted.
         connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
+        table = self._table()
         for low, high in self._ranges(OWNER_ROWS):
             rows = self._range(low, high)
             with connection.cursor() as cursor:
@@ -220,7 +224,7 @@ class CleanupQueries:
     ) -> Sequence[tuple[StateKey, str | None]]:
         """Delete (with ``dry_run``, list) the values of ``owners`` in ``scope`` in ``rows``."""
         connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
+        table = self._table()
         marks = ", ".join(["%s"] * len(owners))
         where = f"{rows.where} AND scope = %s AND owner IN ({marks})"
         params = [*rows.params, scope, *owners]
@@ -232,7 +236,7 @@ class CleanupQueries:
 
     def _delete_returning(self, where: str, params: list[Any]) -> list[tuple[StateKey, str]]:
         connection = connections[self.alias]
-        table = connection.ops.quote_name(StateValue._meta.db_table)
+        table = self._table()
         sql = f"DELETE FROM {table} WHERE {where} RETURNING scope, owner, name, value"
         with transaction.atomic(using=self.alias), connection.cursor() as cursor:
             cursor.execute(sql, params)
