@@ -4,11 +4,13 @@ mypy must report (strict mode reports an ignore that is not needed)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, assert_type
 
 from django.http import HttpRequest
 
 from statekit import BrowserState, GlobalState, PageState, SessionState
+from tests.schema_types import Item, Line, Point
 
 
 async def check(request: HttpRequest) -> None:
@@ -37,6 +39,25 @@ async def check(request: HttpRequest) -> None:
 
     anything: GlobalState[Any] = GlobalState("typing.anything", schema=dict[str, int])
     assert_type(anything.get(), Any)
+
+    # The schema gives the type (a class or a parametrized generic, with a default).
+    items = SessionState("typing.items", default=list, schema=list[Item])
+    assert_type(items, SessionState[list[Item]])
+    assert_type(items.get(request), list[Item])
+    assert_type(await items.aupdate(request, lambda old: old[1:]), list[Item])
+    items.set(request, ["apple"])  # type: ignore[list-item]
+    async for changed in items.changes(request):
+        assert_type(changed, list[Item])
+    point = PageState("typing.point", default=lambda: Point(x=0, y=0), schema=Point)
+    assert_type(point.get(request), Point)
+    line = GlobalState(
+        "typing.line", default=lambda: Line(sku="tea", qty=1, price=Decimal(2)), schema=Line
+    )
+    assert_type(line.get(), Line)
+    async for latest in line.changes():
+        assert_type(latest, Line)
+    scores = GlobalState("typing.scores", default=dict, schema=dict[str, int])
+    assert_type(scores.get(), dict[str, int])
 
     theme = BrowserState("typing.theme", default="light")
     assert_type(theme.get(request), str)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -17,6 +17,15 @@ from statekit.keys import Scope, StateKey
 from statekit.state.pages import apage_owner, page_owner
 from statekit.state.sessions import asession_key, session_key
 from statekit.state.variable import Default, Number, T, Variable, qualname
+
+#: The value type a ``schema=`` gives a declaration (the overloads below): with a schema that
+#: is a class or a parametrized generic (``Item``, ``list[Item]``, a TypedDict, a pydantic
+#: model) and a default that fits it, a type checker infers the variable's type from the
+#: schema. Other schemas (``int | None``, ``Literal[...]``) leave it to ``default=`` or an
+#: annotation. A schema needs a default that fits (or admits ``None``): checked at runtime.
+S = TypeVar("S")
+Seconds = float | timedelta | None
+OnExpire = Callable[[Any], Any] | None
 
 
 class GlobalState(Variable[T]):
@@ -27,13 +36,21 @@ class GlobalState(Variable[T]):
 
     scope = Scope.GLOBAL
 
+    @overload
     def __init__(
-        self,
+        self: GlobalState[S],
         name: str,
         *,
-        default: Default[T] = None,
+        default: S | Callable[[], S],
         public: bool = False,
-        schema: Any = None,
+        schema: type[S],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self, name: str, *, default: Default[T] = None, public: bool = False, schema: Any = None
+    ) -> None: ...
+    def __init__(
+        self, name: str, *, default: Any = None, public: bool = False, schema: Any = None
     ) -> None:
         self.public = bool(public)
         super().__init__(name, default=default, schema=schema)
@@ -100,8 +117,8 @@ class OwnedState(Variable[T]):
         name: str,
         *,
         default: Default[T] = None,
-        ttl: float | timedelta | None = None,
-        on_expire: Callable[[Any], Any] | None = None,
+        ttl: Seconds = None,
+        on_expire: OnExpire = None,
         schema: Any = None,
     ) -> None:
         if on_expire is not None and not callable(on_expire):
@@ -172,6 +189,29 @@ class SessionState(OwnedState[T]):
 
     scope = Scope.SESSION
 
+    @overload
+    def __init__(
+        self: SessionState[S],
+        name: str,
+        *,
+        default: S | Callable[[], S],
+        ttl: Seconds = None,
+        on_expire: OnExpire = None,
+        schema: type[S],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        name: str,
+        *,
+        default: Default[T] = None,
+        ttl: Seconds = None,
+        on_expire: OnExpire = None,
+        schema: Any = None,
+    ) -> None: ...
+    def __init__(self, name: str, **options: Any) -> None:
+        super().__init__(name, **options)
+
     def _key(self, owner: Any) -> StateKey:
         return StateKey(self.scope, session_key(owner, self), self.name)
 
@@ -188,6 +228,29 @@ class PageState(OwnedState[T]):
     """
 
     scope = Scope.PAGE
+
+    @overload
+    def __init__(
+        self: PageState[S],
+        name: str,
+        *,
+        default: S | Callable[[], S],
+        ttl: Seconds = None,
+        on_expire: OnExpire = None,
+        schema: type[S],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        name: str,
+        *,
+        default: Default[T] = None,
+        ttl: Seconds = None,
+        on_expire: OnExpire = None,
+        schema: Any = None,
+    ) -> None: ...
+    def __init__(self, name: str, **options: Any) -> None:
+        super().__init__(name, **options)
 
     def _key(self, owner: Any) -> StateKey:
         return StateKey(self.scope, page_owner(owner, self), self.name)
