@@ -71,8 +71,12 @@ _DECODERS: dict[str, tuple[type, Any]] = {
 
 
 def child_path(path: str, key: str | int) -> str:
+    """``path`` to the item ``key`` (a key of over 40 characters is cut: paths go into error
+    messages)."""
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if len(key) > 40:
+        key = f"{key[:39]}…"
     return f"{path}.{key}" if key.isidentifier() else f"{path}[{key!r}]"
 
 

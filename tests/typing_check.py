@@ -58,6 +58,8 @@ async def check(request: HttpRequest) -> None:
         assert_type(latest, Line)
     scores = GlobalState("typing.scores", default=dict, schema=dict[str, int])
     assert_type(scores.get(), dict[str, int])
+    price = PageState("typing.price", default=0, schema=Decimal)  # the schema's type wins
+    assert_type(price.get(request), Decimal)
 
     theme = BrowserState("typing.theme", default="light")
     assert_type(theme.get(request), str)

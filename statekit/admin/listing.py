@@ -25,7 +25,7 @@ from statekit.backends.db import DatabaseBackend
 from statekit.exceptions import StateError
 from statekit.keys import SCOPES
 from statekit.models import StateValue
-from statekit.state.inspection import STATUSES, parse, pretty
+from statekit.state.inspection import STATUSES, parse, parse_for, pretty
 
 #: How much of each value the list shows.
 PREVIEW_CHARS = 80
@@ -71,7 +71,7 @@ class StateValueForm(_ModelForm):
     def clean_value(self) -> str:
         text: str = self.cleaned_data["value"]
         try:
-            self.parsed = parse(text, self.instance.name)
+            self.parsed = parse_for(key_of(self.instance), text)
         except StateError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return text

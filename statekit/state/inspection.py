@@ -86,6 +86,14 @@ def parse(text: str, name: str) -> Any:
     return value
 
 
+def parse_for(key: StateKey, text: str) -> Any:
+    """:func:`parse` for the variable declared for ``key``, checked against its schema as
+    the write will be (StateTypeError naming the path; NotDeclared)."""
+    value = parse(text, key.name)
+    declared_variable(key).plain(value)
+    return value
+
+
 #: The expiries Python can read; a database may store others (PostgreSQL: 'infinity').
 LAST, FIRST = datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
 

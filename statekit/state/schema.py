@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 import sys
 import types
 import typing
@@ -35,6 +36,8 @@ from statekit.state.schema_nodes import (
     UnionNode,
     describe,
     mismatch,
+    nested,
+    shown,
 )
 
 __all__ = ["Node", "compile_schema", "declare"]
@@ -52,16 +55,17 @@ class Record(Node):
             raise mismatch(path, self.label, data)
         for key in data:
             if key not in self.fields and not extra_ok:
-                raise StateTypeError(f"{path}: {self.label} has no field {key!r}", path)
+                raise StateTypeError(f"{path}: {self.label} has no field {shown(key)}", path)
         for key, (_, required) in self.fields.items():
             if required and key not in data:
                 where = child_path(path, key)
                 raise StateTypeError(f"{where}: missing (a field of {self.label})", where)
-        return {
-            key: getattr(node, convert)(data[key], child_path(path, key))
-            for key, (node, _) in self.fields.items()
-            if key in data
-        }
+        with nested(path):
+            return {
+                key: getattr(node, convert)(data[key], child_path(path, key))
+                for key, (node, _) in self.fields.items()
+                if key in data
+            }
 
 
 class DataclassNode(Record):
@@ -90,29 +94,62 @@ class TypedDictNode(Record):
 
 
 class ModelNode(Node):
-    """A pydantic model: validated by pydantic, stored as its JSON-mode dump."""
+    """A pydantic model, validated by pydantic and stored as its JSON-mode dump (by alias,
+    without computed fields). Values are validated in JSON mode, as they are read back, so
+    what a write accepts reads back (a strict model too); a write whose value would not read
+    back equal (a ``SecretStr``, which dumps masked; a field excluded from dumps) is refused.
+    """
 
-    def __init__(self, cls: Any, errors: type[Exception]) -> None:
-        self.cls, self.errors, self.label = cls, errors, cls.__name__
+    def __init__(self, cls: Any, pydantic: Any) -> None:
+        version = tuple(int(part) for part in pydantic.VERSION.split(".")[:2])
+        if version < (2, 12):  # exclude_computed_fields
+            raise TypeError(f"pydantic models need pydantic 2.12 or later, not {pydantic.VERSION}")
+        from pydantic_core import to_json  # pydantic's own
 
-    def _validate(self, data: Any, path: str) -> Any:
-        try:
-            return self.cls.model_validate(data)
-        except self.errors as exc:
-            first = exc.errors()[0]  # type: ignore[attr-defined]
+        self.cls, self.errors, self.label = cls, pydantic.ValidationError, cls.__name__
+        self.to_json = to_json
+
+    def _refused(self, path: str, exc: Exception) -> StateTypeError:
+        if isinstance(exc, self.errors):
+            first = exc.errors()[0]
             where = path
             for part in first["loc"]:
                 where = child_path(where, part)
-            got = describe(first["input"])
-            raise StateTypeError(f"{where}: {first['msg']}, got {got}", where) from None
+            got = describe(first.get("input"))
+            return StateTypeError(f"{where}: {first['msg']}, got {got}", where)
+        # A validator or serializer raising something else than pydantic's errors.
+        return StateTypeError(f"{path}: {self.label} refused it ({type(exc).__name__})", path)
+
+    def _json(self, value: Any) -> str | bytes:
+        if isinstance(value, self.cls):  # validated again: assignments are not, by default
+            return str(
+                value.model_dump_json(by_alias=True, exclude_computed_fields=True, warnings="error")
+            )
+        return self.to_json(value)  # the plain form: dicts, lists, the codec's types
 
     def dump(self, value: Any, path: str) -> Any:
-        if isinstance(value, self.cls):
-            value = value.model_dump()  # validated again: assignments are not, by default
-        return self._validate(value, path).model_dump(mode="json")
+        try:
+            model = self.cls.model_validate_json(self._json(value))
+            stored = model.model_dump(
+                mode="json", by_alias=True, exclude_computed_fields=True, warnings="error"
+            )
+            again = self.cls.model_validate_json(self.to_json(stored))
+        except Exception as exc:
+            raise self._refused(path, exc) from None
+        if again != model or (isinstance(value, self.cls) and again != value):
+            raise StateTypeError(
+                f"{path}: this {self.label} would not read back as it is (a SecretStr, a field "
+                "excluded from dumps, a private attribute, or an alias that differs between "
+                "dump and validation?)",
+                path,
+            )
+        return stored
 
     def load(self, data: Any, path: str) -> Any:
-        return self._validate(data, path)
+        try:
+            return self.cls.model_validate_json(self.to_json(data))
+        except Exception as exc:
+            raise self._refused(path, exc) from None
 
 
 def _required(tp: Any, key: str) -> bool:
@@ -128,8 +165,17 @@ def _record(tp: Any, memo: dict[Any, Node]) -> Node | None:
     """The node of a dataclass, TypedDict or pydantic model; None for anything else."""
     pydantic = sys.modules.get("pydantic")  # a model's class means pydantic is imported
     if pydantic is not None and isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
-        return ModelNode(tp, pydantic.ValidationError)
+        return ModelNode(tp, pydantic)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        stored = {f.name for f in dataclasses.fields(tp) if f.init}
+        for key, param in inspect.signature(tp).parameters.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if key not in stored and param.default is param.empty:  # an InitVar
+                raise TypeError(
+                    f"{tp.__name__}() requires {key!r}, which is not a field: it is not stored, "
+                    "so a stored value could not be read back (give it a default)"
+                )
         node: Record = DataclassNode(tp)
         fields = [
             (f.name, f.default is f.default_factory is dataclasses.MISSING)

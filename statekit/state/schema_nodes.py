@@ -8,17 +8,43 @@ from __future__ import annotations
 
 import datetime
 import enum
+import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from statekit.codec import child_path
+from statekit.codec import MAX_DEPTH, child_path
 from statekit.exceptions import StateTypeError
+
+_nesting = threading.local()
 
 
 def describe(value: Any) -> str:
     return "None" if value is None else type(value).__name__
+
+
+def shown(key: Any, limit: int = 40) -> str:
+    """``repr(key)`` for an error message, cut to ``limit`` characters."""
+    text = repr(key)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+@contextmanager
+def nested(path: str) -> Iterator[None]:
+    """One level of containers deeper: over the codec's ``MAX_DEPTH`` (a value that holds
+    itself is endless) is a StateTypeError, not a RecursionError."""
+    depth = getattr(_nesting, "depth", 0)
+    if depth >= MAX_DEPTH:
+        raise StateTypeError(
+            f"{path} is nested over {MAX_DEPTH} levels deep (or contains itself).", path
+        )
+    _nesting.depth = depth + 1
+    try:
+        yield
+    finally:
+        _nesting.depth = depth
 
 
 def mismatch(path: str, expected: str, value: Any) -> StateTypeError:
@@ -58,7 +84,10 @@ class Scalar(Node):
     def dump(self, value: Any, path: str) -> Any:
         if not self.accepts(value):
             raise mismatch(path, self.label, value)
-        return self.make(value)
+        try:
+            return self.make(value)
+        except OverflowError:  # float(10**400)
+            raise StateTypeError(f"{path}: too large for a {self.label}", path) from None
 
     def load(self, data: Any, path: str) -> Any:
         return self.dump(data, path)
@@ -91,12 +120,18 @@ class EnumNode(Node):
     """An Enum: stored as the member's value, read back as the member."""
 
     def __init__(self, cls: type[enum.Enum]) -> None:
+        for member in cls:
+            if member.value is not None and type(member.value) not in (str, int, float, bool):
+                raise TypeError(
+                    f"the values of {cls.__name__} must be str, int, float, bool or None to be "
+                    f"stored and read back, not {member.value!r}"
+                )
         self.cls, self.label = cls, cls.__name__
 
     def load(self, data: Any, path: str) -> Any:
         try:
             member = self.cls(data)
-        except (ValueError, TypeError):
+        except Exception:  # ValueError, or whatever its _missing_ raises
             raise mismatch(path, self.label, data) from None
         if type(member.value) is not type(data):  # True is not 1
             raise mismatch(path, self.label, data)
@@ -117,9 +152,11 @@ class LiteralNode(Node):
         self.label = f"Literal[{', '.join(map(repr, values))}]"
 
     def dump(self, value: Any, path: str) -> Any:
-        if any(type(value) is type(v) and value == v for v in self.values):
-            return value
-        raise StateTypeError(f"{path}: expected {self.label}, got {value!r}", path)
+        for v in self.values:  # a str subclass (mark_safe) is its str; True is not 1
+            kind = type(value) is type(v) or (type(v) is str and isinstance(value, str))
+            if kind and value == v:
+                return v
+        raise mismatch(path, self.label, value)  # not the value: it may be a secret
 
     def load(self, data: Any, path: str) -> Any:
         return self.dump(data, path)
@@ -139,7 +176,9 @@ class ListNode(Node):
         if not isinstance(value, self.kinds):
             raise mismatch(path, self.label, value)
         method = getattr(self.item, convert)
-        return self.out(method(item, child_path(path, i)) for i, item in enumerate(value))
+        with nested(path):
+            items = [method(item, child_path(path, i)) for i, item in enumerate(value)]
+        return items if self.out is list else self.out(items)
 
     def dump(self, value: Any, path: str) -> Any:
         return list(self._each(value, path, "dump"))
@@ -156,10 +195,11 @@ class TupleNode(Node):
     def _each(self, value: Any, path: str, convert: str) -> list[Any]:
         if not isinstance(value, list | tuple) or len(value) != len(self.items):
             raise mismatch(path, self.label, value)
-        return [
-            getattr(node, convert)(item, child_path(path, i))
-            for i, (node, item) in enumerate(zip(self.items, value, strict=True))
-        ]
+        with nested(path):
+            return [
+                getattr(node, convert)(item, child_path(path, i))
+                for i, (node, item) in enumerate(zip(self.items, value, strict=True))
+            ]
 
     def dump(self, value: Any, path: str) -> Any:
         return self._each(value, path, "dump")
@@ -177,10 +217,11 @@ class DictNode(Node):
             raise mismatch(path, self.label, value)
         method = getattr(self.item, convert)
         out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise mismatch(f"{path} key {key!r}", "str", key)
-            out[key] = method(item, child_path(path, key))
+        with nested(path):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise mismatch(f"{path} key {shown(key)}", "str", key)
+                out[key] = method(item, child_path(path, key))
         return out
 
     def dump(self, value: Any, path: str) -> Any:

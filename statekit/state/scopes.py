@@ -20,9 +20,9 @@ from statekit.state.variable import Default, Number, T, Variable, qualname
 
 #: The value type a ``schema=`` gives a declaration (the overloads below): with a schema that
 #: is a class or a parametrized generic (``Item``, ``list[Item]``, a TypedDict, a pydantic
-#: model) and a default that fits it, a type checker infers the variable's type from the
-#: schema. Other schemas (``int | None``, ``Literal[...]``) leave it to ``default=`` or an
-#: annotation. A schema needs a default that fits (or admits ``None``): checked at runtime.
+#: model) and a default, a type checker takes the variable's type from the schema (the
+#: default's fit is checked at runtime: ``default=0`` fits ``Decimal``). Other schemas
+#: (``int | None``, ``Literal[...]``) leave it to ``default=`` or an annotation.
 S = TypeVar("S")
 Seconds = float | timedelta | None
 OnExpire = Callable[[Any], Any] | None
@@ -41,7 +41,7 @@ class GlobalState(Variable[T]):
         self: GlobalState[S],
         name: str,
         *,
-        default: S | Callable[[], S],
+        default: object,  # a value or a factory that fits the schema: checked at runtime
         public: bool = False,
         schema: type[S],
     ) -> None: ...
@@ -194,7 +194,7 @@ class SessionState(OwnedState[T]):
         self: SessionState[S],
         name: str,
         *,
-        default: S | Callable[[], S],
+        default: object,  # a value or a factory that fits the schema: checked at runtime
         ttl: Seconds = None,
         on_expire: OnExpire = None,
         schema: type[S],
@@ -234,7 +234,7 @@ class PageState(OwnedState[T]):
         self: PageState[S],
         name: str,
         *,
-        default: S | Callable[[], S],
+        default: object,  # a value or a factory that fits the schema: checked at runtime
         ttl: Seconds = None,
         on_expire: OnExpire = None,
         schema: type[S],

@@ -152,8 +152,17 @@ class Variable(Generic[T]):
 
     def plain(self, value: Any) -> Any:
         """``value`` as it is stored: checked against the schema (StateTypeError naming the
-        offending path) and in plain form (dicts, lists, the codec's types)."""
-        return value if self._schema is None else self._schema.dump(value, self.name)
+        offending path) and in plain form (dicts, lists, the codec's types). The plain form
+        is read back once, so a value that a read would refuse (a dataclass's
+        ``__post_init__`` refusing the plain form of a write) is refused by the write."""
+        if self._schema is None:
+            return value
+        try:
+            data = self._schema.dump(value, self.name)
+            self._schema.load(data, self.name)
+        except RecursionError:  # deep, in a deep stack: the depth checks did not come first
+            raise StateTypeError(f"{self.name} is nested too deeply to check.", self.name) from None
+        return data
 
     def typed(self, data: Any) -> T:
         """A decoded stored value as the schema's type; StateTypeError if it does not fit
@@ -162,6 +171,8 @@ class Variable(Generic[T]):
             return data  # type: ignore[no-any-return]
         try:
             return self._schema.load(data, self.name)  # type: ignore[no-any-return]
+        except RecursionError:
+            raise StateTypeError(f"{self.name} is nested too deeply to read.", self.name) from None
         except StateTypeError as exc:
             raise StateTypeError(
                 f"The stored value of {self.name!r} does not fit its schema ({exc}): set "
@@ -187,7 +198,7 @@ class Variable(Generic[T]):
                 )
             try:
                 return value + amount
-            except TypeError as exc:  # Decimal + float
+            except (TypeError, ArithmeticError) as exc:  # Decimal + float; float + 10**400
                 raise StateTypeError(f"{self.name}: incr: {exc}", self.name) from None
 
         return add

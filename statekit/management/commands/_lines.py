@@ -13,7 +13,7 @@ from statekit.backends import StateKey
 from statekit.backends.base import Entry
 from statekit.exceptions import StateError
 from statekit.keys import EXPIRING, MAX_TTL, SCOPES
-from statekit.state.inspection import declared_variable, parse
+from statekit.state.inspection import declared_variable, parse_for
 from statekit.state.scopes import GlobalState
 
 FIELDS = ("scope", "owner", "name", "value", "expires_at")
@@ -58,7 +58,7 @@ def planned(line: str) -> tuple[StateKey, Any, datetime | None]:
         var.key_for() if isinstance(var, GlobalState) else var.key_for(owner)
     ) != key:  # checks the owner
         raise StateError(f"owner {owner!r} is not an owner of {scope} state")
-    value = parse(text, name)
+    value = parse_for(key, text)
     if expires is None:
         return key, value, None
     try:

@@ -29,7 +29,7 @@ from statekit.registry import load_declarations
 from statekit.state.inspection import (
     STATUSES,
     expire_now,
-    parse,
+    parse_for,
     remove,
     size,
     variable_of,
@@ -122,7 +122,7 @@ class Command(BaseCommand):
 
     def do_set(self, text: str, **options: Any) -> None:
         key = self._key(**options)
-        write(key, parse(sys.stdin.read() if text == "-" else text, key.name))
+        write(key, parse_for(key, sys.stdin.read() if text == "-" else text))
         self.stdout.write(f"Set {key.scope} state {key.name!r}.")
 
     def do_delete(self, **options: Any) -> None:
