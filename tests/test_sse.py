@@ -317,6 +317,32 @@ def test_sse_a_client_that_goes_away_frees_its_subscription(two_workers):
     assert _subscribers(client, channel, until=0) == 0
 
 
+@pytest.mark.parametrize(
+    "two_workers", [p for p in FEED_BACKENDS if p.id == "db-postgres"], indirect=True
+)
+def test_sse_open_streams_hold_no_database_connection_each(two_workers):
+    """Each stream's checks and reads ran in its request's thread, whose connection Django
+    closes when the response ends: one PostgreSQL connection per open page. Now a worker holds
+    its LISTEN connection and one for the reads of all its streams."""
+    server, _ = two_workers
+    database = connections["postgres"]
+    streams = [_open_stream(server, "global:visitors") for _ in range(10)]
+    try:
+        for conn in streams:
+            _read_until(conn, "event: global:visitors\ndata: ")
+        with database.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                "pg_backend_pid()",
+                [database.settings_dict["NAME"]],
+            )
+            held = cursor.fetchone()[0]
+    finally:
+        for conn in streams:
+            conn.close()
+    assert held <= 4, f"10 open streams hold {held} connections"
+
+
 def _subscribers(client: redis.Redis, channel: str, until: int) -> int:
     """How many subscribe to ``channel``, once that is ``until`` (or the guard ran out)."""
     deadline = time.monotonic() + TIMEOUT

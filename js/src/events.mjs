@@ -9,7 +9,9 @@
 // dropped stream by itself (the server's retry:) and the server sends the current values
 // again, which resyncs the page. A stream the server refused (4xx) is not retried by the
 // browser: its JSON answer names the refused watch, which fails (onError) while the others
-// are watched again; any other failure reconnects with the websocket's backoff.
+// are watched again; any other failure reconnects with the websocket's backoff. A watch that
+// ends on its own (its value cannot be read: a `statekit:error` event naming it) fails the
+// same way.
 
 import { StatekitError, report } from "./core.mjs";
 import { addListener, backoff, callListener, checkWatch, failListeners } from "./live.mjs";
@@ -63,14 +65,17 @@ export function createEvents({ url, href, scopes, pageId, pageField, EventSource
     } catch (error) {
       answer = null;
     }
+    if (!drop(answer)) retryLater();
+  }
+
+  /** Fail the watch that `answer` ({watch, code, message}) names, and stream the others. */
+  function drop(answer) {
     const w = answer && watches.get(answer.watch);
-    if (w) {
-      watches.delete(w.event);
-      failListeners(w, answer);
-      schedule();
-    } else {
-      retryLater();
-    }
+    if (!w) return false;
+    watches.delete(w.event);
+    failListeners(w, answer);
+    schedule();
+    return true;
   }
 
   function open() {
@@ -94,6 +99,14 @@ export function createEvents({ url, href, scopes, pageId, pageField, EventSource
         attempt = 0;
         if (source === opened && watches.get(w.event) === w) deliver(w, event.data);
       });
+    });
+    opened.addEventListener("statekit:error", (event) => {
+      if (source !== opened) return;
+      try {
+        drop(JSON.parse(event.data));
+      } catch (error) {
+        report(new StatekitError("a live error is not JSON", { cause: error }));
+      }
     });
     opened.addEventListener("error", () => {
       if (source !== opened) return;

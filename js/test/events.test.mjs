@@ -129,6 +129,27 @@ test("a refused watch fails alone; the others are streamed again", async () => {
   assert.deepEqual(seen, [5]);
 });
 
+test("a watch the server ends (statekit:error) fails alone; the others go on", async () => {
+  const { live, source } = setup();
+  const errors = [];
+  const seen = [];
+  live.watch("visitors", (value) => seen.push(value));
+  live.watch("typed", () => seen.push("typed"), { onError: (error) => errors.push(error.code) });
+  await tick();
+  const first = source();
+  first.open();
+  first.send("global:visitors", 4);
+  first.send("statekit:error", { watch: "global:typed", code: "unavailable", message: "no" });
+  await tick();
+  assert.deepEqual(errors, ["unavailable"]);
+  assert.equal(FakeSource.made.length, 2);
+  assert.doesNotMatch(source().url, /typed/);
+  source().open();
+  source().send("global:visitors", 4); // the resync repeats nothing
+  source().send("global:visitors", 5);
+  assert.deepEqual(seen, [4, 5]);
+});
+
 test("a stream that fails otherwise reconnects with the backoff", async () => {
   const { live, source, timers } = setup(null);
   live.watch("visitors", () => {});

@@ -27,16 +27,21 @@ away, Django cancels the stream and every subscription is released. A reconnecti
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
 from statekit.conf import get_settings
+from statekit.exceptions import StateTypeError
 from statekit.keys import SCOPES, Scope
 from statekit.live.owner import Refused, as_json, owner_for, watched
 from statekit.state import pages
@@ -56,8 +61,16 @@ def as_html(variable: Any, value: Any) -> str:
     return str(escape(value if isinstance(value, str) else as_json(variable, value)))
 
 
+#: The event of a watch that ended on its own (its value cannot be read or rendered): the
+#: data is ``{"watch", "code", "message"}``, as a refusal's; the other watches go on.
+ERROR_EVENT = "statekit:error"
+
+#: What ends a line in an event stream: the data's other line breaks (U+2028...) are text.
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def event(number: int, name: str, data: str) -> str:
-    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    lines = "".join(f"data: {line}\n" for line in LINE_BREAK.split(data))
     return f"id: {number}\nevent: {name}\n{lines}\n"
 
 
@@ -94,29 +107,53 @@ async def _watches(request: HttpRequest) -> list[tuple[str, Any, str | None]]:
     return found
 
 
+def _release_connections() -> None:
+    """Close the database connections of this thread (the request's), which the checks of
+    the watches opened (the session, page ids): else they stay open as long as the stream,
+    one per open page. The stream's own reads hold none (:mod:`statekit.streams.changes`)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
 async def _stream(watches: list[tuple[str, Any, str | None]], render: Render) -> AsyncIterator[str]:
     latest: dict[str, str] = {}  # event name -> the data of its latest value, unsent
+    ended: dict[str, str] = {}  # event name -> the ERROR_EVENT data of a watch that ended
     changed = asyncio.Event()
     failed: list[BaseException] = []
 
+    def end(name: str, code: str, message: str) -> None:
+        latest.pop(name, None)
+        ended[name] = json.dumps({"watch": name, "code": code, "message": message})
+        changed.set()
+
     async def pump(name: str, variable: Any, owner: str | None) -> None:
         values = variable.changes() if variable.scope == Scope.GLOBAL else variable.changes(owner)
+        what = f"{variable.scope} state {variable.name!r}"
         try:
             async with aclosing(values) as found:
                 async for value in found:
+                    try:
+                        data = render(variable, value)
+                    except Exception:  # a bug of render(): this watch only, with its traceback
+                        logger.exception("statekit event stream: render() failed on %s", what)
+                        return end(name, "internal", f"{what} could not be rendered.")
                     latest.pop(name, None)  # the newest goes last
-                    latest[name] = render(variable, value)
+                    latest[name] = data
                     changed.set()
+        except StateTypeError as exc:  # its stored value no longer fits its schema
+            logger.warning("statekit event stream: %s could not be read (%s)", what, exc)
+            end(name, "unavailable", f"{what} could not be read.")
         except Exception as exc:  # the backend failed: end the stream, the client reconnects
             logger.warning(
-                "statekit event stream ends: %s state %r could not be read (%s)",
-                variable.scope,
-                variable.name,
+                "statekit event stream ends: %s could not be read (%s)",
+                what,
                 " ".join(str(exc).split())[:200],
             )
             failed.append(exc)
             changed.set()
 
+    await sync_to_async(_release_connections)()
     tasks = [asyncio.create_task(pump(*watch)) for watch in watches]
     number = 0
     try:
@@ -128,12 +165,15 @@ async def _stream(watches: list[tuple[str, Any, str | None]], render: Render) ->
                 yield ": ping\n\n"
                 continue
             changed.clear()
+            while latest or ended:
+                number += 1
+                if ended:
+                    yield event(number, ERROR_EVENT, ended.pop(next(iter(ended))))
+                else:
+                    name = next(iter(latest))
+                    yield event(number, name, latest.pop(name))
             if failed:
                 return
-            while latest:
-                name = next(iter(latest))
-                number += 1
-                yield event(number, name, latest.pop(name))
     finally:
         for task in tasks:
             task.cancel()
@@ -158,6 +198,9 @@ def events_view(render: Render | None = None) -> Callable[[HttpRequest], Any]:
         )
         response["Cache-Control"] = "no-cache, no-store"
         response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        # GZipMiddleware skips a response that has a Content-Encoding; it would compress each
+        # event as a gzip file of its own, which browsers' EventSource does not read.
+        response["Content-Encoding"] = ""
         return response
 
     return events

@@ -13,15 +13,17 @@ The subscription is released when the iterator is closed: ``aclose()``, the end 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from typing import Any
 
 from statekit.keys import StateKey
 from statekit.streams.feeds import hub
 from statekit.streams.hub import RESYNC
 
 #: Reads the stored text of the key (``None`` when absent), e.g. ``backend.aget``.
-Reader = Callable[[], Awaitable[str | None]]
+Reader = Callable[[], Coroutine[Any, Any, str | None]]
 
 
 #: Attempts of a read after the feed reconnected (the server restarted: the first use of each
@@ -44,7 +46,11 @@ async def _read(read: Reader) -> str | None:
     if gate is None:
         gate = _gates[loop] = asyncio.Semaphore(READS_IN_FLIGHT)
     async with gate:
-        return await read()
+        # In a context of its own: a stream lasts as long as its page, and a read in the
+        # context of the request that opened it would keep a database connection open in
+        # that request's thread until the response ends. Here the db backend's reads share
+        # the process's one thread for sync work outside requests, and its connection.
+        return await asyncio.create_task(read(), context=contextvars.Context())
 
 
 async def _resync(read: Reader) -> str | None:
