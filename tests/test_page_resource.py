@@ -14,9 +14,9 @@ from django.http import HttpRequest, JsonResponse
 from django.test import Client, RequestFactory
 from django.urls import path
 
-from statekit import page_resource, session_resource
-from statekit.exceptions import PageIdMissing
-from statekit.lifecycle.pages import page_config
+from statekit import PageState, page_resource, session_resource
+from statekit.exceptions import BackendUnavailable, PageIdMissing
+from statekit.lifecycle.pages import close, page_config
 from statekit.lifecycle.resources import drain, sweep
 from statekit.state.pages import FIELD, HEADER, new_page, verify
 from tests import page_app
@@ -143,7 +143,7 @@ def test_page_resource_follows_its_page_across_a_login():
     assert use_from(client, page) == {"id": obj, "count": 2}
     client.post(CLOSE, {FIELD: page})  # the page's owner is now under the new key
     assert closed(obj)
-    assert closed(session)  # the session resource follows its last page across it too
+    assert not closed(session)  # it lives as long as the session (or its ttl)
 
 
 def test_page_resource_idle_past_its_ttl_is_closed():
@@ -221,3 +221,43 @@ def test_page_resource_alone_gives_pages_a_page_id(monkeypatch: pytest.MonkeyPat
     config = page_config(fake(session))
     assert config is not None and config["closeUrl"] == CLOSE
     assert verify(session, config["id"])
+
+
+def test_a_page_closed_while_the_store_is_down_still_closes_its_resources(name, settings):
+    """The close beacon expires the page's state, which fails while the store is down; the
+    page's objects live in this process's memory and close all the same."""
+    PageState(name, default=0)
+    session = SessionStore()
+    session.create()
+    page = new_page(fake(session))
+    request = RequestFactory().get("/", headers={HEADER: page})
+    request.session = session
+    obj = counters.get(request)
+    nowhere = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5},
+    }
+    settings.CACHES = {**settings.CACHES, "nowhere": nowhere}
+    settings.STATEKIT = {"BACKEND": "cache", "CACHE_ALIAS": "nowhere"}
+    with pytest.raises(BackendUnavailable):
+        close(verify(session, page))
+    drain()
+    assert obj.closed == 1
+
+
+def test_aget_builds_in_the_requests_own_thread():
+    """Like Django's own async ORM calls: in the request's thread, whose database connection
+    Django closes when the request ends (a pool thread's stayed open, and broken, forever)."""
+    threads: list[int] = []
+    pool = page_resource(lambda: threads.append(threading.get_ident()) or Counter())
+    session = SessionStore()
+    session.create()
+    request = RequestFactory().get("/", headers={HEADER: new_page(fake(session))})
+    request.session = session
+
+    async def in_a_request():
+        return await pool.aget(request)
+
+    obj = async_to_sync(in_a_request)()  # its sync thread: this one
+    assert threads == [threading.get_ident()] and pool.get(request) is obj

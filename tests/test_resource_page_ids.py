@@ -1,10 +1,9 @@
-"""Session resources given a refused page id: the request leaves nothing behind (no session
-row, no cookie), as every request statekit refuses."""
+"""Session resources do not read page ids: one object per session, whatever page (or forged
+page id) a request comes from; a request without a session gets one for its resource."""
 
 from __future__ import annotations
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.http import HttpRequest, JsonResponse
 from django.test import Client
 from django.urls import path
@@ -32,20 +31,16 @@ urlpatterns = [path("use/", use), path("ause/", ause), *page_app.urlpatterns]
 
 
 @pytest.mark.parametrize("url", ["/use/", "/ause/"])
-def test_a_refused_page_id_leaves_no_session_and_no_cookie(url):
+def test_any_page_id_gets_the_sessions_one_object(url):
     _, stale = ended_page()
     owner = Client()
-    foreign = owner.get("/chat/id/").json()["page"]
-    mine = owner.get(url, headers={HEADER: foreign}).json()["id"]
-    sessions, built = Session.objects.count(), len(BUILT)
-    for _ in range(5):
-        for page_id in [stale, foreign, *forgeries(foreign)]:
-            fresh = Client()
-            assert fresh.get(url, headers={HEADER: page_id}).status_code == 400, page_id
-            assert not fresh.cookies, page_id
-    assert Session.objects.count() == sessions
-    assert len(BUILT) == built  # nothing built for a refused request either
-    assert owner.get(url, headers={HEADER: foreign}).json()["id"] == mine
+    page = owner.get("/chat/id/").json()["page"]
+    mine = owner.get(url, headers={HEADER: page}).json()["id"]
+    built = len(BUILT)
+    for page_id in [stale, *forgeries(page)]:
+        assert owner.get(url, headers={HEADER: page_id}).json()["id"] == mine, page_id
+    assert owner.get(url).json()["id"] == mine
+    assert len(BUILT) == built
 
 
 @pytest.mark.parametrize("url", ["/use/", "/ause/"])

@@ -104,14 +104,19 @@ def test_closed_when_the_session_ends_without_a_request():
     assert obj.closed
 
 
-def test_closed_when_the_page_that_opened_it_closes():
+def test_a_page_closing_does_not_close_the_session_resource():
+    """A navigation closes the old page (its beacon) before the new page asks: the model a
+    session loaded must not be unloaded and loaded again on every click."""
     models = session_resource(Model)
     session = new_session()
-    page = new_page(request_for(session))
-    obj = models.get(request_for(session, page))
-    close(verify(session, page))
+    first, second = new_page(request_for(session)), new_page(request_for(session))
+    obj = models.get(request_for(session, first))
+    close(verify(session, first))  # the old page's beacon, before the next page's request
     drain()
-    assert obj.closed and len(models) == 0
+    assert not obj.closed and models.get(request_for(session, second)) is obj
+    close(verify(session, second))  # the session's last tab too: it lives on with its session
+    drain()
+    assert not obj.closed and len(models) == 1
 
 
 def test_lru_bound_closes_what_it_evicts():
@@ -137,6 +142,83 @@ def test_factory_errors_propagate_and_are_retried():
     with pytest.raises(RuntimeError):
         models.get(request_for(session))
     assert isinstance(models.get(request_for(session)), Model)
+
+
+def test_a_failed_build_leaves_no_object_behind_for_those_who_waited():
+    """A request waiting for a build that fails builds again in the pool: its object was
+    built into an entry the failure had removed, and was never closed."""
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow_then_fails():
+        calls.append(1)
+        if len(calls) == 1:
+            started.set()
+            release.wait(5)
+            raise RuntimeError("first build fails")
+        return Model()
+
+    models = session_resource(slow_then_fails)
+    session = new_session()
+    failures, waited = [], []
+    first = threading.Thread(target=lambda: _catch(failures, models, session))
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(target=lambda: waited.append(models.get(request_for(session))))
+    second.start()
+    time.sleep(0.2)  # the second request waits on the build
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert [type(e) for e in failures] == [RuntimeError]
+    [obj] = waited
+    assert models.get(request_for(session)) is obj and len(models) == 1
+    models.close(session.session_key)
+    drain()
+    assert obj.closed  # it was in the pool, so it closes
+
+
+def _catch(failures, models, session):
+    try:
+        models.get(request_for(session))
+    except RuntimeError as exc:
+        failures.append(exc)
+
+
+def test_closes_slower_than_evictions_keep_memory_bounded(monkeypatch):
+    """With MAX_PENDING_CLOSES closes waiting, the request that evicts closes itself."""
+    from statekit.lifecycle import resources
+
+    monkeypatch.setattr(resources, "MAX_PENDING_CLOSES", 3)
+    gate = threading.Event()
+    models = session_resource(Model, max_size=1, on_close=lambda obj: obj.close())
+    blocker = session_resource(Model, max_size=1, on_close=lambda obj: gate.wait(5))
+    blocker.get(request_for(new_session()))
+    blocker.get(request_for(new_session()))  # its close holds the background thread
+    objs = [models.get(request_for(new_session())) for _ in range(10)]
+    try:
+        assert resources._tasks.qsize() <= 3
+        assert sum(obj.closed for obj in objs) >= 5  # closed in the evicting requests
+    finally:
+        gate.set()
+        drain()
+    assert [obj.closed for obj in objs] == [True] * 9 + [False]
+
+
+def test_the_sweep_applies_the_ttl_while_the_session_store_is_down(monkeypatch):
+    from statekit.lifecycle import resources
+
+    idle = session_resource(Model, ttl=0.1)
+    obj = idle.get(request_for(new_session()))
+
+    def down(sessions):
+        raise ConnectionError("the session store is down")
+
+    monkeypatch.setattr(resources, "alive", down)
+    time.sleep(0.2)
+    sweep()
+    drain()
+    assert obj.closed
 
 
 counters = session_resource(Model)
@@ -202,20 +284,6 @@ def test_a_sweep_leaves_sessions_that_start_during_it():
     drain()
     assert not found[0].closed
     assert models.get(request_for(latecomer)) is found[0]
-
-
-def test_a_reloaded_page_takes_the_resource_over():
-    models = session_resource(Model)
-    session = new_session()
-    first, second = new_page(request_for(session)), new_page(request_for(session))
-    obj = models.get(request_for(session, first))
-    assert models.get(request_for(session, second)) is obj
-    close(verify(session, first))  # the old page's beacon, after the reload
-    drain()
-    assert not obj.closed
-    close(verify(session, second))
-    drain()
-    assert obj.closed
 
 
 idle_models = session_resource(Model, ttl=0.2)

@@ -33,9 +33,8 @@ class PageResource(ResourcePool):
 
     kind = "page_resource"
 
-    def _owner(self, owner: Any) -> tuple[str, str | None]:
-        page = page_owner(owner, self)
-        return page, page
+    def _owner(self, owner: Any) -> str:
+        return page_owner(owner, self)
 
     def close(self, owner: Any) -> None:
         """Close this page's object now (in the background); the next ``get`` builds another."""

@@ -2,7 +2,7 @@
 
 When the page closes (statekit.js posts a ``pagehide`` beacon to :func:`close_page`), its
 state is kept ``PAGE_CLOSED_TTL`` seconds more, then expires; ``page_closed`` is sent, so its
-page resources, and the session resources it used last, close.
+page resources close.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ def page_config(request: HttpRequest | None) -> dict[str, Any] | None:
 
 def close(owner: str) -> None:
     """The page closed: its state lives PAGE_CLOSED_TTL seconds more, its resources close."""
+    page_closed.send(sender=None, owner=owner)  # first: its resources close, store up or not
     ttl = float(get_settings()["PAGE_CLOSED_TTL"])
     backend = get_backend()
     for var in declared(Scope.PAGE):
         backend.expire(StateKey(Scope.PAGE, owner, var.name), ttl)
-    page_closed.send(sender=None, owner=owner)
 
 
 @csrf_exempt  # a beacon cannot send the CSRF header; the page id is the proof needed

@@ -7,13 +7,16 @@ instance after. It is closed (``on_close(obj)``, else ``obj.close()`` if it has 
 - the session ends (``flush()``/logout through the statekit middleware, or expiry and
   ``clearsessions``, noticed by the sweep);
 - it was not used for ``ttl`` seconds;
-- the page that last used it closes (its ``pagehide`` beacon; a reload's new page takes
-  it over);
 - the pool holds ``max_size`` objects and a newer one evicts the least recently used.
 
-Closing happens in one background thread per process (never in the request that caused it);
-the same thread sweeps every ``STATEKIT["RESOURCE_SWEEP_SECONDS"]``. Resources are local to a
-process by nature: with several workers, each builds its own for the sessions it serves.
+Closing a page does not close it: a navigation or a reload closes the page before the next
+one asks for it, and the session's other tabs may use it.
+
+Closing happens in one background thread per process, which also sweeps every
+``STATEKIT["RESOURCE_SWEEP_SECONDS"]``. When :data:`MAX_PENDING_CLOSES` closes are already
+waiting for it (an ``on_close`` slower than evictions), the request that evicts an object
+closes it itself: memory stays bounded and the client evicting pays. Resources are local to
+a process by nature: with several workers, each builds its own for the sessions it serves.
 
 :class:`ResourcePool` is the machinery; :mod:`statekit.lifecycle.page_resources` keys it by
 page instead.
@@ -21,6 +24,7 @@ page instead.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import queue
@@ -39,18 +43,17 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from statekit.conf import DEFAULTS, get_settings
-from statekit.exceptions import PageIdMissing
 from statekit.keys import renamed, session_of
 from statekit.lifecycle.sessions import alive
 from statekit.signals import page_closed, session_ended, session_moved
-from statekit.state.pages import page_id_of, verify
-from statekit.state.sessions import request_session
 from statekit.state.sessions import session_key as key_of
 from statekit.state.variable import positive_seconds
 
 logger = logging.getLogger("statekit")
 
 _MISSING = object()
+#: Closes waiting for the background thread; beyond, the evicting request closes itself.
+MAX_PENDING_CLOSES = 1000
 _pools: weakref.WeakSet[ResourcePool] = weakref.WeakSet()
 _tasks: queue.Queue[Callable[[], None]] = queue.Queue()  # run by the worker thread
 _worker_lock = threading.Lock()
@@ -58,17 +61,17 @@ _worker: threading.Thread | None = None
 
 
 class _Entry:
-    """One session's object. ``obj`` and ``removed`` change under the pool's lock, so that
+    """One owner's object. ``obj`` and ``removed`` change under the pool's lock, so that
     whoever sees both the object built and the entry removed closes it: exactly once."""
 
-    __slots__ = ("lock", "obj", "page", "removed", "used")
+    __slots__ = ("failed", "lock", "obj", "removed", "used")
 
-    def __init__(self, page: str | None) -> None:
+    def __init__(self) -> None:
         self.obj: Any = _MISSING
-        self.page = page  # the owner of the page that last used it
         self.used = time.monotonic()
         self.lock = threading.Lock()  # held while the factory builds obj
         self.removed = False
+        self.failed = False  # its factory raised: it left the pool, waiters start again
 
 
 class ResourcePool:
@@ -104,49 +107,55 @@ class ResourcePool:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _owner(self, owner: Any) -> tuple[str, str | None]:
-        """(the key of ``owner``'s object, the owner of the page using it, if known)."""
+    def _owner(self, owner: Any) -> str:
+        """The key of ``owner``'s object."""
         raise NotImplementedError("subclasses of ResourcePool must provide an _owner() method")
 
     def get(self, owner: Any) -> Any:
         """The owner's object, built on first use (once, whatever the threads)."""
         _start_worker()  # again after a fork (a preloading server): the child has no thread
-        key, page = self._owner(owner)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                entry = self._entries[key] = _Entry(page)
-                self._remove(self._evicted())
-            elif page is not None:
-                entry.page = page  # a reload's new page takes it over
-            entry.used = time.monotonic()
-            self._entries.move_to_end(key)
-        with entry.lock:
-            if entry.obj is _MISSING:
-                try:
-                    obj = self.factory()
-                except BaseException:
-                    self._drop(key, entry)
-                    raise
-                with self._lock:
-                    entry.obj = obj
-                    if entry.removed:  # ended while it was being built
-                        _close_later(self, obj)
-            return entry.obj
+        key = self._owner(owner)
+        while True:
+            with self._lock:
+                entry = self._entries.get(key)
+                evicted = []
+                if entry is None:
+                    entry = self._entries[key] = _Entry()
+                    evicted = self._remove(self._evicted())
+                entry.used = time.monotonic()
+                self._entries.move_to_end(key)
+            _close_later(self, evicted)
+            with entry.lock:
+                if entry.failed:  # the build we waited for failed: build in a new entry
+                    continue
+                if entry.obj is _MISSING:
+                    try:
+                        obj = self.factory()
+                    except BaseException:
+                        entry.failed = True
+                        self._drop(key, entry)
+                        raise
+                    with self._lock:
+                        entry.obj = obj
+                        ended = entry.removed  # ended while it was being built
+                    if ended:
+                        _close_later(self, [obj])
+                return entry.obj
 
     async def aget(self, owner: Any) -> Any:
-        return await sync_to_async(self.get, thread_sensitive=False)(owner)
+        # In the request's thread, as the session and page id it reads: a thread of a pool
+        # would keep their database connection after the request, and a broken one forever.
+        return await sync_to_async(self.get)(owner)
 
     def _evicted(self) -> list[_Entry]:
         """Pop the least recently used entries over max_size (under the lock)."""
         return [self._entries.popitem(last=False)[1] for _ in range(len(self) - self.max_size)]
 
-    def _remove(self, entries: list[_Entry]) -> None:
-        """Mark popped entries removed and close those built (under the lock)."""
+    def _remove(self, entries: list[_Entry]) -> list[Any]:
+        """Mark popped entries removed (under the lock); the objects built, to close."""
         for entry in entries:
             entry.removed = True
-            if entry.obj is not _MISSING:
-                _close_later(self, entry.obj)
+        return [entry.obj for entry in entries if entry.obj is not _MISSING]
 
     def _drop(self, key: str, entry: _Entry) -> None:
         with self._lock:
@@ -156,22 +165,24 @@ class ResourcePool:
     def _take(self, doomed: Callable[[str, _Entry], bool]) -> None:
         with self._lock:
             keys = [key for key, entry in self._entries.items() if doomed(key, entry)]
-            self._remove([self._entries.pop(key) for key in keys])
+            closing = self._remove([self._entries.pop(key) for key in keys])
+        _close_later(self, closing)
 
     def _move(self, old: str, new: str) -> None:
-        """The session's key changed (login): its objects, and their pages, follow it."""
+        """The session's key changed (login): its objects follow it."""
         with self._lock:
             for key in [key for key in self._entries if session_of(key) == old]:
-                entry = self._entries.pop(key)
-                self._entries[renamed(key, old, new)] = entry
-                if entry.page:
-                    entry.page = renamed(entry.page, old, new)
+                self._entries[renamed(key, old, new)] = self._entries.pop(key)
 
     def _sweep(self, alive: Callable[[set[str]], set[str]]) -> None:
         now = time.monotonic()
         with self._lock:
             sessions = {session_of(key) for key in self._entries}
-        living = alive(sessions)
+        try:
+            living = alive(sessions)
+        except Exception:  # the session store is down: the ttl still applies
+            logger.warning("statekit: the %s sweep could not read the sessions.", self.kind)
+            living = sessions
         ttl = self.ttl
 
         def doomed(key: str, entry: _Entry) -> bool:
@@ -192,16 +203,12 @@ class ResourcePool:
 
 
 class SessionResource(ResourcePool):
-    """One object per session; the page that last used it is remembered (it closes it)."""
+    """One object per session, shared by its tabs."""
 
     kind = "session_resource"
 
-    def _owner(self, owner: HttpRequest) -> tuple[str, str | None]:
-        try:  # first: a refused page id (InvalidPageId) leaves no session behind
-            page = verify(request_session(owner, self), page_id_of(owner))
-        except PageIdMissing:
-            page = None
-        return key_of(owner, self), page
+    def _owner(self, owner: HttpRequest) -> str:
+        return key_of(owner, self)
 
     def close(self, session_key: str) -> None:
         """Close this session's object now (in the background)."""
@@ -233,8 +240,8 @@ def _session_moved(*, old: str, new: str, **kwargs: Any) -> None:
 
 @receiver(page_closed)
 def _page_closed(*, owner: str, **kwargs: Any) -> None:
-    for pool in list(_pools):
-        pool._take(lambda key, entry: entry.page == owner)
+    for pool in list(_pools):  # the page's own objects (page resources are keyed by page)
+        pool._take(lambda key, entry: key == owner)
 
 
 def any_in_use(kind: type[ResourcePool] = ResourcePool) -> bool:
@@ -243,9 +250,13 @@ def any_in_use(kind: type[ResourcePool] = ResourcePool) -> bool:
 
 
 def sweep() -> None:
-    """Close idle resources and those of ended sessions (the worker runs this periodically)."""
+    """Close idle resources and those of ended sessions (the worker runs this periodically);
+    a pool whose sweep fails is logged, and the others are swept."""
     for pool in list(_pools):
-        pool._sweep(alive)
+        try:
+            pool._sweep(alive)
+        except Exception:
+            logger.exception("statekit: the sweep of %r failed.", pool)
 
 
 def drain(timeout: float = 10) -> None:
@@ -257,9 +268,14 @@ def drain(timeout: float = 10) -> None:
         raise TimeoutError("statekit: session resources did not close in time.")
 
 
-def _close_later(pool: ResourcePool, obj: Any) -> None:
-    _tasks.put(lambda: pool._close(obj))
-    _start_worker()
+def _close_later(pool: ResourcePool, objs: list[Any]) -> None:
+    """Close ``objs`` in the background thread; here when too many closes already wait."""
+    for obj in objs:
+        if _tasks.qsize() < MAX_PENDING_CLOSES:
+            _tasks.put(functools.partial(pool._close, obj))
+            _start_worker()
+        else:
+            pool._close(obj)
 
 
 def _start_worker() -> None:
