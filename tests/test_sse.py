@@ -215,10 +215,12 @@ def test_sse_watch_list_is_bounded(name):
 # -- on uvicorn, two worker processes ----------------------------------------------------------
 
 
-def _open_stream(server: Server, watch: str) -> socket.socket:
+def _open_stream(server: Server, watch: str, cookie: str = "") -> socket.socket:
     conn = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
     request = (
-        f"GET {URL}?watch={watch} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        f"GET {URL}?watch={watch} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        + (f"Cookie: {cookie}\r\n" if cookie else "")
+        + "\r\n"
     )
     conn.sendall(request.encode())
     return conn
@@ -341,6 +343,40 @@ def test_sse_open_streams_hold_no_database_connection_each(two_workers):
         for conn in streams:
             conn.close()
     assert held <= 4, f"10 open streams hold {held} connections"
+
+
+@pytest.mark.parametrize("two_workers", FEED_BACKENDS, indirect=True)
+def test_sse_a_logout_in_one_process_ends_the_session_streams_of_both(two_workers):
+    """The streams watch the session's old key: they end (the browser reconnects with its new
+    session) in every process, not only in the one that served the logout."""
+    from example_project.demo.state import cart
+
+    server, _ = two_workers
+    session = SessionStore()
+    session.create()
+    cart.set(session.session_key, ["tea"])
+    cookie = f"sessionid={session.session_key}"
+    streams = [_open_stream(server, "session:cart", cookie) for _ in range(4)]  # both workers
+    try:
+        for conn in streams:
+            _read_until(conn, 'event: session:cart\ndata: ["tea"]')
+        token = "a" * 32
+        logout = (
+            "POST /counter/end/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+            f"Cookie: {cookie}; csrftoken={token}\r\nX-CSRFToken: {token}\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as conn:
+            conn.sendall(logout.encode())
+            assert conn.recv(100).startswith(b"HTTP/1.1 302")
+        deadline = time.monotonic() + TIMEOUT
+        for conn in streams:  # the response ends: its last chunk, or the connection closes
+            tail = b""
+            while not tail.endswith(b"0\r\n\r\n") and (chunk := conn.recv(65536)):
+                tail = tail[-16:] + chunk
+                assert time.monotonic() < deadline, "the stream did not end"
+    finally:
+        for conn in streams:
+            conn.close()
 
 
 def _subscribers(client: redis.Redis, channel: str, until: int) -> int:

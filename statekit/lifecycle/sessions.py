@@ -6,6 +6,9 @@
   state is unreachable at once (no later session has its key) and is deleted, with its
   ``on_expire`` callbacks, by the next ``statekit_cleanup``. Its resources close in the
   background at once (they receive ``session_ended``, as they receive ``session_moved``).
+- Either way, the change streams of the old key's session and page state end, in every
+  process (:func:`statekit.streams.changes.session_over`): live pages follow again with the
+  session they have now.
 
 The hooks are installed per request by ``statekit.middleware.StatekitMiddleware``.
 """
@@ -24,6 +27,7 @@ from django.utils import timezone
 from statekit.backends import get_backend
 from statekit.signals import session_ended, session_moved
 from statekit.state.pages import BINDING
+from statekit.streams.changes import asession_over, session_over
 
 
 def alive(keys: set[str]) -> set[str]:
@@ -76,6 +80,7 @@ class _Hooked(SessionBase):
             new = cast(str, self.session_key)  # cycle_key() created the new session first
             get_backend().move_owner(old, new)
             session_moved.send(sender=None, old=old, new=new)
+            session_over(old)
         super().delete(session_key)
 
     async def adelete(self, session_key: str | None = None) -> None:
@@ -84,6 +89,7 @@ class _Hooked(SessionBase):
             new = cast(str, self.session_key)  # acycle_key() created the new session first
             await get_backend().amove_owner(old, new)
             session_moved.send(sender=None, old=old, new=new)
+            await asession_over(old)
         await super().adelete(session_key)
 
     def flush(self) -> None:
@@ -91,12 +97,14 @@ class _Hooked(SessionBase):
         super().flush()
         if old:
             session_ended.send(sender=None, session_key=old)
+            session_over(old)
 
     async def aflush(self) -> None:
         old = self.session_key
         await super().aflush()
         if old:
             session_ended.send(sender=None, session_key=old)
+            await asession_over(old)
 
 
 _hooked: dict[type, type] = {}

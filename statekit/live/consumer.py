@@ -32,7 +32,10 @@ client may reconnect and watch again, which resyncs it.
 Changes come from the change streams (:mod:`statekit.streams`), as for ``changes()`` and the
 event stream: each watch follows its variable (and owner) on the process's one feed of the
 backend, so a write is published once and reaches websockets in every process, with or without
-a channel layer (Channels is only the websocket's transport here). When the feed reconnects
+a channel layer (Channels is only the websocket's transport here). When the session of a
+session or page watch ends or gets a new key (logout, login), the connection is closed with
+code 4401 (:data:`CLOSE_SESSION_CHANGED`): statekit.js reconnects with the session it has
+now. When the feed reconnects
 after an outage, every watch reads its value again and is sent it if it changed: the socket
 stays open. A watch whose value cannot be read then (the store is still down) gets
 ``unavailable`` and is gone; statekit.js watches again a few seconds later.
@@ -65,6 +68,9 @@ from statekit.live.owner import ConnectionOwner, Refused, as_json, watched
 logger = logging.getLogger("statekit.live")
 
 MAX_ID_LENGTH = 64
+#: The close code when the connection's session ended or got a new key (logout, login): the
+#: client reconnects, with the session it has now.
+CLOSE_SESSION_CHANGED = 4401
 
 
 def _watch_id(message: dict[str, Any]) -> WatchId:
@@ -208,7 +214,8 @@ class StateConsumer(ConnectionOwner, FlowControl, AsyncJsonWebsocketConsumer):  
     # -- the change stream of each watch ---------------------------------------------------
 
     async def _follow(self, watch: Watch, values: AsyncGenerator[Any]) -> None:
-        """Send ``watch`` each change of its stream (latest value wins) until it is left."""
+        """Send ``watch`` each change of its stream (latest value wins) until it is left; a
+        stream that ends (its session ended or got a new key) closes the connection."""
         try:
             async with aclosing(values):
                 async for value in values:
@@ -216,6 +223,10 @@ class StateConsumer(ConnectionOwner, FlowControl, AsyncJsonWebsocketConsumer):  
         except Exception:  # a resync could not read: the store is down
             if self.members.get(watch.key) is watch:
                 await self.unavailable(watch)
+            return
+        if self.members.get(watch.key) is watch and not self.closing:
+            self.closing = True
+            await self.close(code=CLOSE_SESSION_CHANGED, reason="session changed")
 
     async def _leave(self, watch: Watch) -> None:
         """Forget ``watch`` and release its subscription (at once: its task is awaited)."""

@@ -21,7 +21,9 @@ a query of at most ``WS_MAX_MESSAGE_BYTES``. Each watch holds at most its latest
 client that does not read keeps memory flat; a comment line every :data:`HEARTBEAT_SECONDS`
 keeps proxies from closing the stream and finds clients that are gone. When the client goes
 away, Django cancels the stream and every subscription is released. A reconnection
-(``Last-Event-ID``) is sent the current values again, which resyncs it.
+(``Last-Event-ID``) is sent the current values again, which resyncs it. The stream ends when
+the session of a session or page watch ends or gets a new key (logout, login): the browser
+reconnects with the session it has now.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from contextlib import aclosing
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.html import escape
 from django.views.decorators.http import require_GET
@@ -45,6 +46,7 @@ from statekit.exceptions import StateTypeError
 from statekit.keys import SCOPES, Scope
 from statekit.live.owner import Refused, as_json, owner_for, watched
 from statekit.state import pages
+from statekit.streams.changes import close_connections
 
 logger = logging.getLogger("statekit.live")
 
@@ -107,20 +109,11 @@ async def _watches(request: HttpRequest) -> list[tuple[str, Any, str | None]]:
     return found
 
 
-def _release_connections() -> None:
-    """Close the database connections of this thread (the request's), which the checks of
-    the watches opened (the session, page ids): else they stay open as long as the stream,
-    one per open page. The stream's own reads hold none (:mod:`statekit.streams.changes`)."""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
-
-
 async def _stream(watches: list[tuple[str, Any, str | None]], render: Render) -> AsyncIterator[str]:
     latest: dict[str, str] = {}  # event name -> the data of its latest value, unsent
     ended: dict[str, str] = {}  # event name -> the ERROR_EVENT data of a watch that ended
     changed = asyncio.Event()
-    failed: list[BaseException] = []
+    over: list[str] = []  # the watches that end the stream (the client reconnects)
 
     def end(name: str, code: str, message: str) -> None:
         latest.pop(name, None)
@@ -141,19 +134,24 @@ async def _stream(watches: list[tuple[str, Any, str | None]], render: Render) ->
                     latest.pop(name, None)  # the newest goes last
                     latest[name] = data
                     changed.set()
+            over.append(name)  # its session ended or changed key: the browser reconnects
+            changed.set()
         except StateTypeError as exc:  # its stored value no longer fits its schema
             logger.warning("statekit event stream: %s could not be read (%s)", what, exc)
             end(name, "unavailable", f"{what} could not be read.")
-        except Exception as exc:  # the backend failed: end the stream, the client reconnects
+        except Exception as exc:  # the backend failed: the stream ends, the client reconnects
             logger.warning(
                 "statekit event stream ends: %s could not be read (%s)",
                 what,
                 " ".join(str(exc).split())[:200],
             )
-            failed.append(exc)
+            over.append(name)
             changed.set()
 
-    await sync_to_async(_release_connections)()
+    # The request's thread holds the connections the checks of the watches opened (the
+    # session, page ids) until the response ends: one per open page. The stream's own reads
+    # hold none (statekit.streams.changes).
+    await sync_to_async(close_connections)()
     tasks = [asyncio.create_task(pump(*watch)) for watch in watches]
     number = 0
     try:
@@ -172,7 +170,7 @@ async def _stream(watches: list[tuple[str, Any, str | None]], render: Render) ->
                 else:
                     name = next(iter(latest))
                     yield event(number, name, latest.pop(name))
-            if failed:
+            if over:
                 return
     finally:
         for task in tasks:

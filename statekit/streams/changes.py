@@ -18,9 +18,12 @@ import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
-from statekit.keys import StateKey
-from statekit.streams.feeds import hub
-from statekit.streams.hub import RESYNC
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from statekit.keys import Scope, StateKey, session_of
+from statekit.streams.feeds import apublish, hub
+from statekit.streams.hub import ENDED, RESYNC, session_key_of
 
 #: Reads the stored text of the key (``None`` when absent), e.g. ``backend.aget``.
 Reader = Callable[[], Coroutine[Any, Any, str | None]]
@@ -49,8 +52,28 @@ async def _read(read: Reader) -> str | None:
         # In a context of its own: a stream lasts as long as its page, and a read in the
         # context of the request that opened it would keep a database connection open in
         # that request's thread until the response ends. Here the db backend's reads share
-        # the process's one thread for sync work outside requests, and its connection.
-        return await asyncio.create_task(read(), context=contextvars.Context())
+        # the process's one thread for sync work outside requests.
+        return await asyncio.create_task(_detached(read), context=contextvars.Context())
+
+
+async def _detached(read: Reader) -> str | None:
+    try:
+        return await read()
+    finally:  # in the same thread, as a request's end would: CONN_MAX_AGE holds
+        await sync_to_async(close_connections)(obsolete_only=True)
+
+
+def close_connections(obsolete_only: bool = False) -> None:
+    """Close this thread's database connections, but one in a transaction: all of them, or
+    (``obsolete_only``) those Django closes when a request ends (past ``CONN_MAX_AGE``, or
+    broken)."""
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            continue
+        if obsolete_only:
+            connection.close_if_unusable_or_obsolete()
+        else:
+            connection.close()
 
 
 async def _resync(read: Reader) -> str | None:
@@ -66,16 +89,32 @@ async def _resync(read: Reader) -> str | None:
 
 async def follow(key: StateKey, read: Reader) -> AsyncGenerator[str | None]:
     """The stored text of ``key`` now, then at every change made by any process. A read that
-    fails (the backend is down) raises :class:`~statekit.exceptions.BackendUnavailable`."""
-    subscription = hub().subscribe(key)
+    fails (the backend is down) raises :class:`~statekit.exceptions.BackendUnavailable`.
+    Session and page state end with their session: at logout, or when login gives it a new
+    key (:func:`session_over`), the iterator ends (the values moved away or are gone)."""
+    owner = None if key.scope == Scope.GLOBAL else session_key_of(session_of(key.owner))
+    subscription = hub().subscribe(key, ends_with=owner)
     try:
         last = await _read(read)
         yield last
         while True:
             item = await subscription.next()
+            if item is ENDED:
+                return
             text = await _resync(read) if item is RESYNC else item
             if text != last:
                 last = text
                 yield text
     finally:
         subscription.close()
+
+
+def session_over(session_key: str) -> None:
+    """The session ``session_key`` ended (logout) or has a new key (login): the streams of
+    its session and page state end, in every process, so their clients follow again with
+    the session they have now (an event stream's browser reconnects by itself)."""
+    hub().publish(session_key_of(session_key), None)
+
+
+async def asession_over(session_key: str) -> None:
+    await apublish(session_key_of(session_key), None)

@@ -22,12 +22,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from statekit.keys import StateKey, key_text
+from statekit.keys import Scope, StateKey, key_text
 
 logger = logging.getLogger("statekit.streams")
 
 #: The slot value that says "read the current value": the feed may have missed changes.
 RESYNC: Any = object()
+#: The slot value that says "the owner's session ended or changed key": the stream ends.
+ENDED: Any = object()
 _EMPTY: Any = object()
 
 
@@ -36,12 +38,26 @@ def message(key: StateKey, text: str | None) -> str:
     return json.dumps([key_text(key), text], ensure_ascii=False, separators=(",", ":"))
 
 
-class Subscription:
-    """The changes of one key, for one consumer in one event loop (see :meth:`Hub.subscribe`)."""
+def session_key_of(session_key: str) -> StateKey:
+    """The key a session's end (logout, or a new key at login) is published under: no
+    variable has it (names are not empty)."""
+    return StateKey(Scope.SESSION, session_key, "")
 
-    def __init__(self, hub: Hub, key: StateKey, loop: asyncio.AbstractEventLoop) -> None:
+
+class Subscription:
+    """The changes of one key, for one consumer in one event loop (see :meth:`Hub.subscribe`),
+    and the end of its owner's session (``ends_with``: :data:`ENDED`)."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        key: StateKey,
+        loop: asyncio.AbstractEventLoop,
+        ends_with: StateKey | None = None,
+    ) -> None:
         self.hub = hub
         self.key = key
+        self.keys = [key_text(k) for k in (key, ends_with) if k is not None]
         self.loop = loop
         self._lock = threading.Lock()
         self._slot: Any = _EMPTY
@@ -52,7 +68,8 @@ class Subscription:
         """From any thread: ``item`` (the stored text, None when deleted, or RESYNC) becomes
         the latest; the consumer is woken once however many offers come before it runs."""
         with self._lock:
-            self._slot = item
+            if self._slot is not ENDED:  # the end is never overwritten
+                self._slot = item
             wake, self._waking = not self._waking, True
         if wake:
             try:
@@ -104,12 +121,15 @@ class Hub:
 
     # -- subscribers -------------------------------------------------------------------------
 
-    def subscribe(self, key: StateKey) -> Subscription:
-        """A subscription to ``key`` in the running loop. When the feed is not connected yet,
-        it is offered RESYNC once it is (read the value after subscribing: nothing is lost)."""
-        sub = Subscription(self, key, asyncio.get_running_loop())
+    def subscribe(self, key: StateKey, ends_with: StateKey | None = None) -> Subscription:
+        """A subscription to ``key`` in the running loop, offered ENDED when something is
+        published under ``ends_with`` (:func:`session_key_of`). When the feed is not
+        connected yet, it is offered RESYNC once it is (read the value after subscribing:
+        nothing is lost)."""
+        sub = Subscription(self, key, asyncio.get_running_loop(), ends_with)
         with self.lock:
-            self.by_key.setdefault(key_text(key), set()).add(sub)
+            for text in sub.keys:
+                self.by_key.setdefault(text, set()).add(sub)
             if self.thread is None and self.shared:
                 self.ready = False
                 self.thread = threading.Thread(
@@ -120,23 +140,25 @@ class Hub:
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self.lock:
-            subs = self.by_key.get(key_text(sub.key))
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self.by_key[key_text(sub.key)]
+            for text in sub.keys:
+                subs = self.by_key.get(text)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self.by_key[text]
 
     def count(self) -> int:
         """How many subscriptions this process holds (the admin, tests)."""
         with self.lock:
-            return sum(len(subs) for subs in self.by_key.values())
+            return len({sub for subs in self.by_key.values() for sub in subs})
 
     def dispatch(self, key: str, item: Any) -> None:
-        """Offer ``item`` to the subscriptions of ``key`` (a :func:`key_text`)."""
+        """Offer ``item`` to the subscriptions of ``key`` (a :func:`key_text`), and ENDED to
+        those that end with it."""
         with self.lock:
             subs = list(self.by_key.get(key, ()))
         for sub in subs:
-            sub.offer(item)
+            sub.offer(item if sub.keys[0] == key else ENDED)
 
     def received(self, raw: str | bytes) -> None:
         """Dispatch one message of the feed (:func:`message`; ``[key]`` alone: RESYNC); one
@@ -153,7 +175,7 @@ class Hub:
         """The feed is (again) connected: every subscription reads its current value."""
         with self.lock:
             self.ready = True
-            subs = [sub for subs in self.by_key.values() for sub in subs]
+            subs = list({sub for subs in self.by_key.values() for sub in subs})
         if self._down:
             self._down = False
             logger.info("statekit's change feed (%s) is connected again.", type(self).__name__)
