@@ -111,3 +111,16 @@ def test_sse_a_failing_render_ends_that_watch_with_its_traceback_logged(name, ca
     assert error["watch"] == f"global:{name}" and error["code"] == "internal"
     [record] = [r for r in caplog.records if "render() failed" in r.getMessage()]
     assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
+def test_sse_html_form_shows_nothing_for_none(name):
+    note = GlobalState(name, default=None, public=True)
+
+    async def scenario():
+        response = await AsyncClient().get(URL, {"watch": f"global:{name}", "format": "html"})
+        async with aclosing(response.streaming_content):
+            first = await events(response, 1)
+            await note.aset("<i>x</i>")
+            return first + await events(response, 1)
+
+    assert run(scenario) == [(f"global:{name}", ""), (f"global:{name}", "&lt;i&gt;x&lt;/i&gt;")]

@@ -60,6 +60,9 @@ Render = Callable[[Any, Any], str]
 
 
 def as_html(variable: Any, value: Any) -> str:
+    """``?format=html``: a str as escaped text, nothing for None, anything else as JSON."""
+    if value is None:
+        return ""
     return str(escape(value if isinstance(value, str) else as_json(variable, value)))
 
 
