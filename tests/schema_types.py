@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    PrivateAttr,
     SecretStr,
     computed_field,
     field_validator,
@@ -142,3 +143,15 @@ class Picky(BaseModel):
         if value == 13:
             raise TypeError("not 13")  # pydantic wraps ValueError only
         return value
+
+
+class Tokened(BaseModel):
+    """A private attribute made afresh by each instance: not stored, not compared."""
+
+    x: int
+    _token: str = PrivateAttr(default_factory=lambda: uuid.uuid4().hex)
+
+
+class Priced(BaseModel):
+    price: Decimal
+    tags: set[str] = set()

@@ -22,7 +22,7 @@ from statekit.checks import (
     check_settings,
 )
 from statekit.conf import DEFAULTS
-from statekit.lifecycle.resources import _sweep_seconds
+from statekit.lifecycle.closing import sweep_seconds
 from tests.conftest import needs
 
 CHECKS = (check_settings, check_lifecycle, check_browser_settings, check_live_settings)
@@ -69,9 +69,9 @@ def test_e001_statekit_not_a_dict(value):
 @pytest.mark.parametrize("conf", [{"MAX_VALU_BYTES": 1}, {"RESOURCE_SWEEP_SECONDS": 0}])
 def test_the_resource_sweep_runs_on_its_default_while_settings_are_wrong(conf):
     with override_settings(STATEKIT=conf):
-        assert _sweep_seconds() == DEFAULTS["RESOURCE_SWEEP_SECONDS"]
+        assert sweep_seconds() == DEFAULTS["RESOURCE_SWEEP_SECONDS"]
     with override_settings(STATEKIT={"RESOURCE_SWEEP_SECONDS": 0.5}):
-        assert _sweep_seconds() == 0.5
+        assert sweep_seconds() == 0.5
 
 
 def test_a_setting_typo_is_reported_by_the_checks_before_anything_fails(tmp_path):

@@ -249,7 +249,7 @@ def test_binary_frames_and_duplicate_ids_are_refused():
 class UnreachableBackend(BaseBackend):
     """A backend whose server is down: every read fails as a real outage does."""
 
-    def get(self, key):
+    def get(self, key, ttl=None):
         raise BackendUnavailable("the state server does not answer")
 
 
@@ -263,9 +263,28 @@ def test_a_backend_outage_is_an_error_frame(caplog):
             assert subscriptions() == 0
 
     conf = {"BACKEND": f"{__name__}.UnreachableBackend"}
-    with override_settings(STATEKIT=conf), caplog.at_level(logging.ERROR, "statekit.live"):
+    with override_settings(STATEKIT=conf), caplog.at_level(logging.WARNING, "statekit.live"):
         run(scenario)
-    assert "could not read" in caplog.text
+    assert "could not be read (the state server does not answer)" in caplog.text
+
+
+def test_a_value_that_no_longer_fits_its_schema_is_an_error_frame_for_good(name):
+    """Not ``unavailable``: statekit.js would watch it again every few seconds, forever."""
+    from statekit.backends import StateKey, get_backend
+
+    GlobalState(name, default=0, public=True, schema=int)
+    get_backend().set(StateKey("global", "", name), '"stored before the schema"', None)
+
+    async def scenario():
+        async with connected() as ws:
+            return await ask(ws, type="watch", id=1, name=name)
+
+    answer = run(scenario)
+    assert (answer["code"], answer["message"]) == (
+        "schema",
+        f"global state {name!r} holds a value that does not fit its schema.",
+    )
+    assert subscriptions() == 0
 
 
 @override_settings(ALLOWED_HOSTS=["testserver"])

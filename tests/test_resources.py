@@ -187,9 +187,9 @@ def _catch(failures, models, session):
 
 def test_closes_slower_than_evictions_keep_memory_bounded(monkeypatch):
     """With MAX_PENDING_CLOSES closes waiting, the request that evicts closes itself."""
-    from statekit.lifecycle import resources
+    from statekit.lifecycle import closing
 
-    monkeypatch.setattr(resources, "MAX_PENDING_CLOSES", 3)
+    monkeypatch.setattr(closing, "MAX_PENDING_CLOSES", 3)
     gate = threading.Event()
     models = session_resource(Model, max_size=1, on_close=lambda obj: obj.close())
     blocker = session_resource(Model, max_size=1, on_close=lambda obj: gate.wait(5))
@@ -197,7 +197,7 @@ def test_closes_slower_than_evictions_keep_memory_bounded(monkeypatch):
     blocker.get(request_for(new_session()))  # its close holds the background thread
     objs = [models.get(request_for(new_session())) for _ in range(10)]
     try:
-        assert resources._tasks.qsize() <= 3
+        assert closing._tasks.qsize() <= 3
         assert sum(obj.closed for obj in objs) >= 5  # closed in the evicting requests
     finally:
         gate.set()
@@ -249,13 +249,16 @@ def test_logout_closes_and_login_keeps_the_resource():
     assert client.get("/count/").json()["count"] == 1
 
 
-def test_removed_while_being_built_it_is_closed_once_built():
+def test_removed_while_being_built_it_is_closed_once_built_and_never_returned():
     building, release = threading.Event(), threading.Event()
+    built: list[Model] = []
 
     def slow():
-        building.set()
-        release.wait(5)
-        return Model()
+        if not built:
+            building.set()
+            release.wait(5)
+        built.append(Model())
+        return built[-1]
 
     models = session_resource(slow)
     session = new_session()
@@ -263,12 +266,13 @@ def test_removed_while_being_built_it_is_closed_once_built():
     thread = threading.Thread(target=lambda: got.append(models.get(request_for(session))))
     thread.start()
     building.wait(5)
-    models.close(session.session_key)  # the session ends during the build
+    models.close(session.session_key)  # closed during the build
     release.set()
     thread.join()
     drain()
-    assert got[0].closed
-    assert models.get(request_for(session)) is not got[0]
+    assert built[0].closed  # the object of the closed entry: closed, not handed out
+    assert got == [built[1]] and not built[1].closed
+    assert models.get(request_for(session)) is built[1]
 
 
 def test_a_sweep_leaves_sessions_that_start_during_it():

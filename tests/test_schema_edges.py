@@ -24,9 +24,11 @@ from tests.schema_types import (
     Pair,
     Picky,
     Positive,
+    Priced,
     Scaled,
     Secret,
     Strict,
+    Tokened,
 )
 from tests.test_admin import change_url, superuser  # noqa: F401 (a fixture)
 
@@ -158,7 +160,7 @@ def test_pydantic_computed_fields_are_not_stored(backend, name):
 
 def test_a_pydantic_validator_raising_another_error_is_a_state_type_error(backend, name):
     picky = GlobalState(name, default=lambda: Picky(x=1), schema=Picky)
-    with pytest.raises(StateTypeError, match=r"Picky refused it \(TypeError\)"):
+    with pytest.raises(StateTypeError, match=r"Picky refused it \(TypeError: not 13\)"):
         picky.set({"x": 13})  # type: ignore[arg-type]
     assert stored(backend, name) is None
 
@@ -172,3 +174,17 @@ def test_pydantic_before_2_12_is_refused_at_the_declaration():
     with pytest.raises(TypeError, match=r"need pydantic 2\.12 or later, not 2\.11\.9"):
         ModelNode(Picky, older)
     assert ModelNode(Picky, pydantic).cls is Picky
+
+
+def test_ordinary_pydantic_models_are_written_as_before(backend, name):
+    """Private attributes are not stored (nor compared); a value assigned to an instance is
+    converted as pydantic converts it (an int to a Decimal field, a list to a set)."""
+    tokened = GlobalState(name, default=lambda: Tokened(x=1), schema=Tokened)
+    tokened.set(Tokened(x=2))
+    assert tokened.get().x == 2
+    priced = GlobalState(name + "p", default=lambda: Priced(price=Decimal(1)), schema=Priced)
+    edited = Priced(price=Decimal(1))
+    edited.price = 2  # type: ignore[assignment]
+    edited.tags = ["a", "a"]  # type: ignore[assignment]
+    priced.set(edited)
+    assert priced.get() == Priced(price=Decimal(2), tags={"a"})

@@ -78,8 +78,8 @@ def test_sse_a_value_that_no_longer_fits_its_schema_ends_that_watch_only(name, c
     [error] = [json.loads(data) for event, data in found if event == ERROR_EVENT]
     assert error == {
         "watch": f"global:{name}",
-        "code": "unavailable",
-        "message": f"global state {name!r} could not be read.",
+        "code": "schema",
+        "message": f"global state {name!r} holds a value that does not fit its schema.",
     }
     assert "does not fit its schema" in caplog.text
     assert hub().count() == 0

@@ -12,11 +12,12 @@ instance after. It is closed (``on_close(obj)``, else ``obj.close()`` if it has 
 Closing a page does not close it: a navigation or a reload closes the page before the next
 one asks for it, and the session's other tabs may use it.
 
-Closing happens in one background thread per process, which also sweeps every
-``STATEKIT["RESOURCE_SWEEP_SECONDS"]``. When :data:`MAX_PENDING_CLOSES` closes are already
-waiting for it (an ``on_close`` slower than evictions), the request that evicts an object
-closes it itself: memory stays bounded and the client evicting pays. Resources are local to
-a process by nature: with several workers, each builds its own for the sessions it serves.
+Closing happens in one background thread per process (:mod:`statekit.lifecycle.closing`:
+bounded, :func:`drain` waits for it), which also sweeps every
+``STATEKIT["RESOURCE_SWEEP_SECONDS"]``. ``get`` never returns an object that left the pool
+(closed or closing).
+Resources are local to a process by nature: with several workers, each builds its own for
+the sessions it serves.
 
 :class:`ResourcePool` is the machinery; :mod:`statekit.lifecycle.page_resources` keys it by
 page instead.
@@ -24,10 +25,8 @@ page instead.
 
 from __future__ import annotations
 
-import functools
+import itertools
 import logging
-import math
-import queue
 import threading
 import time
 import weakref
@@ -42,8 +41,13 @@ from django.db import connections
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from statekit.conf import DEFAULTS, get_settings
 from statekit.keys import renamed, session_of
+from statekit.lifecycle.closing import (
+    close_later,
+    drain,  # noqa: F401 (the README's path for it)
+    every_sweep,
+    start,
+)
 from statekit.lifecycle.sessions import alive
 from statekit.signals import page_closed, session_ended, session_moved
 from statekit.state.sessions import session_key as key_of
@@ -52,12 +56,7 @@ from statekit.state.variable import positive_seconds
 logger = logging.getLogger("statekit")
 
 _MISSING = object()
-#: Closes waiting for the background thread; beyond, the evicting request closes itself.
-MAX_PENDING_CLOSES = 1000
 _pools: weakref.WeakSet[ResourcePool] = weakref.WeakSet()
-_tasks: queue.Queue[Callable[[], None]] = queue.Queue()  # run by the worker thread
-_worker_lock = threading.Lock()
-_worker: threading.Thread | None = None
 
 
 class _Entry:
@@ -99,7 +98,7 @@ class ResourcePool:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         _pools.add(self)
-        _start_worker()
+        start()
 
     def __repr__(self) -> str:
         return f"{self.kind}({getattr(self.factory, '__qualname__', self.factory)!r})"
@@ -113,9 +112,10 @@ class ResourcePool:
 
     def get(self, owner: Any) -> Any:
         """The owner's object, built on first use (once, whatever the threads)."""
-        _start_worker()  # again after a fork (a preloading server): the child has no thread
+        start()  # again after a fork (a preloading server): the child has no thread
         key = self._owner(owner)
-        while True:
+        for attempt in itertools.count():
+            again = attempt < 3  # else: a pool too small for its requests, take what is there
             with self._lock:
                 entry = self._entries.get(key)
                 evicted = []
@@ -124,10 +124,10 @@ class ResourcePool:
                     evicted = self._remove(self._evicted())
                 entry.used = time.monotonic()
                 self._entries.move_to_end(key)
-            _close_later(self, evicted)
+            close_later(self._close, evicted)
             with entry.lock:
-                if entry.failed:  # the build we waited for failed: build in a new entry
-                    continue
+                if entry.failed or (entry.removed and again):  # its build failed, or it left
+                    continue  # the pool (closed, or closing): start again with the pool's entry
                 if entry.obj is _MISSING:
                     try:
                         obj = self.factory()
@@ -137,10 +137,13 @@ class ResourcePool:
                         raise
                     with self._lock:
                         entry.obj = obj
-                        ended = entry.removed  # ended while it was being built
+                        ended = entry.removed  # it left the pool while being built
                     if ended:
-                        _close_later(self, [obj])
+                        close_later(self._close, [obj])
+                        if again:
+                            continue
                 return entry.obj
+        raise AssertionError("unreachable")
 
     async def aget(self, owner: Any) -> Any:
         # In the request's thread, as the session and page id it reads: a thread of a pool
@@ -166,7 +169,7 @@ class ResourcePool:
         with self._lock:
             keys = [key for key, entry in self._entries.items() if doomed(key, entry)]
             closing = self._remove([self._entries.pop(key) for key in keys])
-        _close_later(self, closing)
+        close_later(self._close, closing)
 
     def _move(self, old: str, new: str) -> None:
         """The session's key changed (login): its objects follow it."""
@@ -259,55 +262,6 @@ def sweep() -> None:
             logger.exception("statekit: the sweep of %r failed.", pool)
 
 
-def drain(timeout: float = 10) -> None:
-    """Wait until every close queued so far has run."""
-    done = threading.Event()
-    _tasks.put(done.set)
-    _start_worker()
-    if not done.wait(timeout):
-        raise TimeoutError("statekit: session resources did not close in time.")
-
-
-def _close_later(pool: ResourcePool, objs: list[Any]) -> None:
-    """Close ``objs`` in the background thread; here when too many closes already wait."""
-    for obj in objs:
-        if _tasks.qsize() < MAX_PENDING_CLOSES:
-            _tasks.put(functools.partial(pool._close, obj))
-            _start_worker()
-        else:
-            pool._close(obj)
-
-
-def _start_worker() -> None:
-    global _worker
-    with _worker_lock:
-        if _worker is None or not _worker.is_alive():
-            _worker = threading.Thread(target=_work, name="statekit-resources", daemon=True)
-            _worker.start()
-
-
-def _work() -> None:
-    next_sweep = time.monotonic()
-    while True:
-        try:
-            task = _tasks.get(timeout=max(0.0, next_sweep - time.monotonic()))
-        except queue.Empty:
-            task = _sweep_now
-        task()
-        if task is _sweep_now:
-            next_sweep = time.monotonic() + _sweep_seconds()
-
-
-def _sweep_seconds() -> float:
-    """``RESOURCE_SWEEP_SECONDS``, or its default while the settings are wrong (the system
-    checks report them: statekit.E001, E008): this thread never dies of a typo."""
-    try:
-        seconds = float(get_settings()["RESOURCE_SWEEP_SECONDS"])
-    except (ImproperlyConfigured, TypeError, ValueError, OverflowError):
-        seconds = 0
-    return seconds if 0 < seconds < math.inf else DEFAULTS["RESOURCE_SWEEP_SECONDS"]
-
-
 def _sweep_now() -> None:
     if not any(len(pool) for pool in list(_pools)):
         return
@@ -316,4 +270,7 @@ def _sweep_now() -> None:
     except Exception:
         logger.exception("statekit: the session resource sweep failed.")
     finally:
-        connections.close_all()  # this thread's connections only
+        connections.close_all()  # the closing thread's connections only
+
+
+every_sweep(_sweep_now)

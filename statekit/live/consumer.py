@@ -18,7 +18,8 @@ watches a variable (and owner) once: a second watch of it is refused (``duplicat
 change is ever sent twice. Error codes: ``invalid`` (a malformed frame), ``refused`` (not
 allowed to watch that), ``duplicate``, ``limit`` (``STATEKIT["WS_MAX_MESSAGE_BYTES"]`` or
 ``["WS_MAX_WATCHES"]``), ``unavailable`` (the backend could not be read: watch again later;
-the watch is gone) and ``internal``. A refused frame leaves nothing registered and never
+the watch is gone), ``schema`` (the stored value no longer fits the variable's schema: the
+watch is gone) and ``internal``. A refused frame leaves nothing registered and never
 closes the connection.
 
 Flow control (:mod:`statekit.live.outbox`): the client acknowledges what it read by sending back
@@ -63,7 +64,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from statekit.conf import get_settings
 from statekit.keys import SCOPES, Scope
 from statekit.live.outbox import FlowControl, Outbox, Watch, WatchId
-from statekit.live.owner import ConnectionOwner, Refused, as_json, watched
+from statekit.live.owner import ConnectionOwner, Refused, as_json, unreadable, watched
 
 logger = logging.getLogger("statekit.live")
 
@@ -187,8 +188,7 @@ class StateConsumer(ConnectionOwner, FlowControl, AsyncJsonWebsocketConsumer):  
             await values.aclose()  # refused: nothing stays registered
             if not isinstance(exc, Exception):
                 raise
-            logger.exception("statekit consumer could not read %s state %r", scope, name)
-            raise Refused("unavailable", f"{scope} state {name!r} could not be read.") from None
+            raise unreadable(variable, exc) from None
         self.members[key] = watch
         self.watches[wid] = watch
         await self.offer(watch, "value", as_json(variable, value))
@@ -220,9 +220,9 @@ class StateConsumer(ConnectionOwner, FlowControl, AsyncJsonWebsocketConsumer):  
             async with aclosing(values):
                 async for value in values:
                     await self.offer(watch, "change", as_json(watch.variable, value))
-        except Exception:  # a resync could not read: the store is down
+        except Exception as exc:  # a resync could not read: the store is down, or a schema
             if self.members.get(watch.key) is watch:
-                await self.unavailable(watch)
+                await self.unreadable(watch, exc)
             return
         if self.members.get(watch.key) is watch and not self.closing:
             self.closing = True

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from statekit.live.owner import current_json
+from statekit.live.owner import current_json, unreadable
 
 logger = logging.getLogger("statekit.live")
 
@@ -166,23 +166,18 @@ class FlowControl:
                 continue
             try:
                 value = await current_json(watch.variable, watch.owner)
-            except Exception:
-                await self.unavailable(watch)
+            except Exception as exc:
+                await self.unreadable(watch, exc)
                 continue
             await self.send(text_data=self.outbox.stamp(watch.frame(held[1], value)))
 
-    async def unavailable(self, watch: Watch) -> None:
-        """End ``watch``, whose value could not be read (the store is down): the client is
-        told ``unavailable``, and statekit.js watches again a few seconds later."""
-        logger.warning("statekit consumer could not read %r", watch.variable.name)
+    async def unreadable(self, watch: Watch, exc: Exception) -> None:
+        """End ``watch``, whose value could not be read (:func:`~statekit.live.owner.unreadable`
+        says why: ``unavailable``, the client watches again later, or ``schema``)."""
+        refused = unreadable(watch.variable, exc)
         await self._leave(watch)
         await self.reply(
-            {
-                "type": "error",
-                "id": watch.id,
-                "code": "unavailable",
-                "message": f"{watch.variable.name!r} could not be read: watch again.",
-            }
+            {"type": "error", "id": watch.id, "code": refused.code, "message": str(refused)}
         )
 
     def _check_slow(self) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 
 from statekit.codec import browser_json
-from statekit.exceptions import InvalidPageId
+from statekit.exceptions import InvalidPageId, StateTypeError
 from statekit.keys import Scope
 from statekit.registry import declared
 from statekit.state import pages
@@ -29,6 +29,18 @@ class Refused(Exception):
         super().__init__(message)
         self.code = code
         self.watch: str | None = None  # the event stream's watch that was refused
+
+
+def unreadable(variable: Any, exc: Exception) -> Refused:
+    """Why a watch of ``variable`` ends when its value cannot be read (``exc``): ``schema``,
+    for good (its stored value no longer fits its schema), or ``unavailable`` (the store is
+    down: statekit.js watches again a few seconds later). Logged here, once."""
+    what = f"{variable.scope} state {variable.name!r}"
+    if isinstance(exc, StateTypeError):
+        logger.warning("statekit: %s cannot be watched: %s", what, exc)
+        return Refused("schema", f"{what} holds a value that does not fit its schema.")
+    logger.warning("statekit: %s could not be read (%s)", what, " ".join(str(exc).split())[:200])
+    return Refused("unavailable", f"{what} could not be read: watch again.")
 
 
 def watched(scope: str, name: str) -> Any:

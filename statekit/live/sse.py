@@ -44,7 +44,7 @@ from django.views.decorators.http import require_GET
 from statekit.conf import get_settings
 from statekit.exceptions import StateTypeError
 from statekit.keys import SCOPES, Scope
-from statekit.live.owner import Refused, as_json, owner_for, watched
+from statekit.live.owner import Refused, as_json, owner_for, unreadable, watched
 from statekit.state import pages
 from statekit.streams.changes import close_connections
 
@@ -140,8 +140,8 @@ async def _stream(watches: list[tuple[str, Any, str | None]], render: Render) ->
             over.append(name)  # its session ended or changed key: the browser reconnects
             changed.set()
         except StateTypeError as exc:  # its stored value no longer fits its schema
-            logger.warning("statekit event stream: %s could not be read (%s)", what, exc)
-            end(name, "unavailable", f"{what} could not be read.")
+            refused = unreadable(variable, exc)
+            end(name, refused.code, str(refused))
         except Exception as exc:  # the backend failed: the stream ends, the client reconnects
             logger.warning(
                 "statekit event stream ends: %s could not be read (%s)",

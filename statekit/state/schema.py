@@ -95,10 +95,10 @@ class TypedDictNode(Record):
 
 class ModelNode(Node):
     """A pydantic model, validated by pydantic and stored as its JSON-mode dump (by alias,
-    without computed fields). Values are validated in JSON mode, as they are read back, so
-    what a write accepts reads back (a strict model too); a write whose value would not read
-    back equal (a ``SecretStr``, which dumps masked; a field excluded from dumps) is refused.
-    """
+    without computed fields), read back in JSON mode (so a strict model reads back). A write
+    validates the model (an instance in Python mode, as before; the plain form in JSON mode,
+    as a read does) and reads its dump back once: one whose fields would not read back equal
+    (a ``SecretStr``, which dumps masked; a field excluded from dumps) is refused."""
 
     def __init__(self, cls: Any, pydantic: Any) -> None:
         version = tuple(int(part) for part in pydantic.VERSION.split(".")[:2])
@@ -118,28 +118,36 @@ class ModelNode(Node):
             got = describe(first.get("input"))
             return StateTypeError(f"{where}: {first['msg']}, got {got}", where)
         # A validator or serializer raising something else than pydantic's errors.
-        return StateTypeError(f"{path}: {self.label} refused it ({type(exc).__name__})", path)
+        reason = " ".join(str(exc).split())[:120]
+        kind = type(exc).__name__
+        return StateTypeError(f"{path}: {self.label} refused it ({kind}: {reason})", path)
 
-    def _json(self, value: Any) -> str | bytes:
-        if isinstance(value, self.cls):  # validated again: assignments are not, by default
-            return str(
-                value.model_dump_json(by_alias=True, exclude_computed_fields=True, warnings="error")
-            )
-        return self.to_json(value)  # the plain form: dicts, lists, the codec's types
+    @staticmethod
+    def _fields(model: Any) -> Any:
+        """What a model holds, as compared after the round trip: its fields in Python mode
+        (a SecretStr compares its secret), not its private attributes."""
+        return model.model_dump(exclude_computed_fields=True, warnings=False)
 
     def dump(self, value: Any, path: str) -> Any:
         try:
-            model = self.cls.model_validate_json(self._json(value))
+            if isinstance(value, self.cls):  # validated again (assignments are not, by
+                # default), in Python mode: an int assigned to a Decimal field is converted
+                fields = value.model_dump(
+                    by_alias=True, exclude_computed_fields=True, warnings=False
+                )
+                model = self.cls.model_validate(fields)
+            else:  # the plain form, as a read gets it back: in JSON mode (a strict model too)
+                model = self.cls.model_validate_json(self.to_json(value))
             stored = model.model_dump(
                 mode="json", by_alias=True, exclude_computed_fields=True, warnings="error"
             )
             again = self.cls.model_validate_json(self.to_json(stored))
         except Exception as exc:
             raise self._refused(path, exc) from None
-        if again != model or (isinstance(value, self.cls) and again != value):
+        if self._fields(again) != self._fields(model):
             raise StateTypeError(
-                f"{path}: this {self.label} would not read back as it is (a SecretStr, a field "
-                "excluded from dumps, a private attribute, or an alias that differs between "
+                f"{path}: this {self.label} would not read back as it is (a SecretStr, which "
+                "dumps masked, a field excluded from dumps, or an alias that differs between "
                 "dump and validation?)",
                 path,
             )

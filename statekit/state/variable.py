@@ -22,7 +22,7 @@ from statekit.exceptions import StateTypeError
 from statekit.keys import MAX_TTL, Scope, StateKey
 from statekit.signals import state_changed, variable_declared
 from statekit.state.schema import Node, declare
-from statekit.streams.changes import follow
+from statekit.streams.changes import follow, reader
 from statekit.streams.feeds import apublish, hub
 
 NAME = re.compile(r"[\w.:-]{1,200}")
@@ -220,8 +220,7 @@ class Variable(Generic[T]):
         return self._follow(key)
 
     async def _follow(self, key: StateKey) -> AsyncGenerator[T]:
-        backend = get_backend()
-        async with aclosing(follow(key, lambda: backend.aget(key, self.ttl))) as texts:
+        async with aclosing(follow(key, reader(get_backend(), key, self.ttl))) as texts:
             async for text in texts:
                 yield self._read(text)
 

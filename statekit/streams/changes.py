@@ -13,20 +13,20 @@ The subscription is released when the iterator is closed: ``aclose()``, the end 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import weakref
-from collections.abc import AsyncGenerator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from statekit.backends import BaseBackend
 from statekit.keys import Scope, StateKey, session_of
 from statekit.streams.feeds import apublish, hub
-from statekit.streams.hub import ENDED, RESYNC, session_key_of
+from statekit.streams.hub import ENDED, RESYNC, session_end_key
 
 #: Reads the stored text of the key (``None`` when absent), e.g. ``backend.aget``.
-Reader = Callable[[], Coroutine[Any, Any, str | None]]
+Reader = Callable[[], Awaitable[str | None]]
 
 
 #: Attempts of a read after the feed reconnected (the server restarted: the first use of each
@@ -49,18 +49,29 @@ async def _read(read: Reader) -> str | None:
     if gate is None:
         gate = _gates[loop] = asyncio.Semaphore(READS_IN_FLIGHT)
     async with gate:
-        # In a context of its own: a stream lasts as long as its page, and a read in the
-        # context of the request that opened it would keep a database connection open in
-        # that request's thread until the response ends. Here the db backend's reads share
-        # the process's one thread for sync work outside requests.
-        return await asyncio.create_task(_detached(read), context=contextvars.Context())
-
-
-async def _detached(read: Reader) -> str | None:
-    try:
         return await read()
-    finally:  # in the same thread, as a request's end would: CONN_MAX_AGE holds
-        await sync_to_async(close_connections)(obsolete_only=True)
+
+
+#: The threads of the database backends' stream reads: a stream lasts as long as its page,
+#: and a read in the thread of the request that opened it would keep a database connection
+#: there until the response ends. Here at most READS_IN_FLIGHT connections, which nobody
+#: else uses, closed after each read as at a request's end (CONN_MAX_AGE holds).
+_readers = ThreadPoolExecutor(READS_IN_FLIGHT, thread_name_prefix="statekit-stream-read")
+
+
+def reader(backend: BaseBackend, key: StateKey, ttl: float | None) -> Reader:
+    """How a stream reads ``key``: the backend's own async read (Redis), or its sync read in
+    a thread of :data:`_readers` (the database backends)."""
+    if not backend.uses_database:
+        return lambda: backend.aget(key, ttl)
+
+    def get() -> str | None:
+        try:
+            return backend.get(key, ttl)
+        finally:
+            close_connections(obsolete_only=True)
+
+    return sync_to_async(get, thread_sensitive=False, executor=_readers)
 
 
 def close_connections(obsolete_only: bool = False) -> None:
@@ -92,7 +103,7 @@ async def follow(key: StateKey, read: Reader) -> AsyncGenerator[str | None]:
     fails (the backend is down) raises :class:`~statekit.exceptions.BackendUnavailable`.
     Session and page state end with their session: at logout, or when login gives it a new
     key (:func:`session_over`), the iterator ends (the values moved away or are gone)."""
-    owner = None if key.scope == Scope.GLOBAL else session_key_of(session_of(key.owner))
+    owner = None if key.scope == Scope.GLOBAL else session_end_key(session_of(key.owner))
     subscription = hub().subscribe(key, ends_with=owner)
     try:
         last = await _read(read)
@@ -113,8 +124,8 @@ def session_over(session_key: str) -> None:
     """The session ``session_key`` ended (logout) or has a new key (login): the streams of
     its session and page state end, in every process, so their clients follow again with
     the session they have now (an event stream's browser reconnects by itself)."""
-    hub().publish(session_key_of(session_key), None)
+    hub().publish(session_end_key(session_key), None)
 
 
 async def asession_over(session_key: str) -> None:
-    await apublish(session_key_of(session_key), None)
+    await apublish(session_end_key(session_key), None)

@@ -38,7 +38,7 @@ def message(key: StateKey, text: str | None) -> str:
     return json.dumps([key_text(key), text], ensure_ascii=False, separators=(",", ":"))
 
 
-def session_key_of(session_key: str) -> StateKey:
+def session_end_key(session_key: str) -> StateKey:
     """The key a session's end (logout, or a new key at login) is published under: no
     variable has it (names are not empty)."""
     return StateKey(Scope.SESSION, session_key, "")
@@ -65,8 +65,9 @@ class Subscription:
         self._event = asyncio.Event()
 
     def offer(self, item: Any) -> None:
-        """From any thread: ``item`` (the stored text, None when deleted, or RESYNC) becomes
-        the latest; the consumer is woken once however many offers come before it runs."""
+        """From any thread: ``item`` (the stored text, None when deleted, RESYNC, or ENDED,
+        which stays) becomes the latest; the consumer is woken once however many offers come
+        before it runs."""
         with self._lock:
             if self._slot is not ENDED:  # the end is never overwritten
                 self._slot = item
@@ -123,7 +124,7 @@ class Hub:
 
     def subscribe(self, key: StateKey, ends_with: StateKey | None = None) -> Subscription:
         """A subscription to ``key`` in the running loop, offered ENDED when something is
-        published under ``ends_with`` (:func:`session_key_of`). When the feed is not
+        published under ``ends_with`` (:func:`session_end_key`). When the feed is not
         connected yet, it is offered RESYNC once it is (read the value after subscribing:
         nothing is lost)."""
         sub = Subscription(self, key, asyncio.get_running_loop(), ends_with)
