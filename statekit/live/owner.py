@@ -60,7 +60,7 @@ def watched(scope: str, name: str) -> Any:
 def as_json(variable: Any, value: Any) -> str:
     """A value of ``variable`` as JSON for the browser (a schema's typed value in its stored
     form)."""
-    return browser_json(variable.plain(value))
+    return browser_json(variable.stored_form(value))
 
 
 async def current_json(variable: Any, owner: str | None) -> str:

@@ -42,7 +42,6 @@ from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
 from statekit.conf import get_settings
-from statekit.exceptions import StateTypeError
 from statekit.keys import SCOPES, Scope
 from statekit.live.owner import Refused, as_json, owner_for, unreadable, watched
 from statekit.state import pages
@@ -139,15 +138,10 @@ async def _stream(watches: list[tuple[str, Any, str | None]], render: Render) ->
                     changed.set()
             over.append(name)  # its session ended or changed key: the browser reconnects
             changed.set()
-        except StateTypeError as exc:  # its stored value no longer fits its schema
-            refused = unreadable(variable, exc)
-            end(name, refused.code, str(refused))
-        except Exception as exc:  # the backend failed: the stream ends, the client reconnects
-            logger.warning(
-                "statekit event stream ends: %s could not be read (%s)",
-                what,
-                " ".join(str(exc).split())[:200],
-            )
+        except Exception as exc:  # a schema mismatch ends this watch; a backend failure, the
+            refused = unreadable(variable, exc)  # stream (the client reconnects)
+            if refused.code == "schema":
+                return end(name, refused.code, str(refused))
             over.append(name)
             changed.set()
 

@@ -143,7 +143,7 @@ class Variable(Generic[T]):
         if self._factory is None:
             return self.typed(decode(self._default_text or "null"))
         value = self._factory()
-        return value if self._schema is None else self.typed(self.plain(value))
+        return value if self._schema is None else self.typed(self.stored_form(value))
 
     def _default_json(self) -> str:
         if self._factory is not None:
@@ -158,11 +158,16 @@ class Variable(Generic[T]):
         if self._schema is None:
             return value
         try:
-            data = self._schema.dump(value, self.name)
+            data = self.stored_form(value)
             self._schema.load(data, self.name)
         except RecursionError:  # deep, in a deep stack: the depth checks did not come first
             raise StateTypeError(f"{self.name} is nested too deeply to check.", self.name) from None
         return data
+
+    def stored_form(self, value: Any) -> Any:
+        """The plain form of a value of the schema's type, not read back: for a value that
+        was read (a live frame), which :meth:`plain` checked when it was written."""
+        return value if self._schema is None else self._schema.dump(value, self.name)
 
     def typed(self, data: Any) -> T:
         """A decoded stored value as the schema's type; StateTypeError if it does not fit
