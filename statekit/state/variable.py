@@ -151,10 +151,8 @@ class Variable(Generic[T]):
         return self._default_text or "null"
 
     def plain(self, value: Any) -> Any:
-        """``value`` as it is stored: checked against the schema (StateTypeError naming the
-        offending path) and in plain form (dicts, lists, the codec's types). The plain form
-        is read back once, so a value that a read would refuse (a dataclass's
-        ``__post_init__`` refusing the plain form of a write) is refused by the write."""
+        """``value`` as stored: checked against the schema (StateTypeError naming the path),
+        in plain form, and read back once (what ``__post_init__`` refuses is refused here)."""
         if self._schema is None:
             return value
         try:
@@ -165,8 +163,7 @@ class Variable(Generic[T]):
         return data
 
     def stored_form(self, value: Any) -> Any:
-        """The plain form of a value of the schema's type, not read back: for a value that
-        was read (a live frame), which :meth:`plain` checked when it was written."""
+        """The plain form of a value that was read (:meth:`plain` checked it when written)."""
         return value if self._schema is None else self._schema.dump(value, self.name)
 
     def typed(self, data: Any) -> T:
@@ -179,11 +176,8 @@ class Variable(Generic[T]):
         except RecursionError:
             raise StateTypeError(f"{self.name} is nested too deeply to read.", self.name) from None
         except StateTypeError as exc:
-            raise StateTypeError(
-                f"The stored value of {self.name!r} does not fit its schema ({exc}): set "
-                "or delete it.",
-                exc.path,
-            ) from None
+            unfit = f"The stored value of {self.name!r} does not fit its schema ({exc})"
+            raise StateTypeError(f"{unfit}: set or delete it.", exc.path) from None
 
     def _read(self, text: str | None) -> T:
         return self.default() if text is None else self.typed(decode(text))
